@@ -1,0 +1,382 @@
+/**
+ * ChatRoom: one conversation, one Durable Object.
+ *
+ * The room is a sequencer with a log. Every event that enters it (a user's
+ * message, a server notification) gets the next seq and is written to the
+ * object's own SQLite storage before anyone hears of it; the output gate holds
+ * every response and frame until that write is durable. From there:
+ *
+ *   - the Hub fans the event out to every subscriber, whatever its
+ *     transport (WebSocket, SSE, long-poll), serialized once;
+ *   - the D1Outbox copies it to D1 in batches, behind the response;
+ *   - RoomHistory serves resumes and history from the local tail or D1.
+ *
+ * WebSockets are hibernatable: when the room is idle the runtime may evict
+ * this instance while keeping the sockets open. Everything in memory here is
+ * therefore rebuilt in the constructor: the seq counter from storage, and
+ * each socket's identity from its attachment.
+ *
+ * Lifecycle, in the order a newcomer meets it: constructor (wake) → fetch
+ * (WebSocket, SSE, GET messages) and the RPC methods (send, notify, typing,
+ * read, presence) → webSocketMessage / webSocketClose → alarm (D1 flush).
+ */
+import { DurableObject } from "cloudflare:workers";
+import * as v from "valibot";
+import { CHAT_MESSAGE_EVENT, type Envelope, type EventData, type UserRef } from "../protocol/envelope";
+import type { PresenceMember, WelcomeFrame } from "../protocol/frames";
+import { clientFrameSchema, describeIssues, type NotifyBody, type SendBody } from "../protocol/schemas";
+import { configFrom, type RoomConfig } from "../server/config";
+import type { Env } from "../server/env";
+import { D1Outbox, type OutboxStatus } from "./room/d1-outbox";
+import { D1Store } from "./room/d1-store";
+import type { EncodedEvent } from "./room/encoded-event";
+import { EncodedSignal } from "./room/encoded-signal";
+import { Hub } from "./room/hub";
+import { LongPollSubscriber } from "./room/long-poll-subscriber";
+import { Presence } from "./room/presence";
+import { RateLimiter } from "./room/rate-limiter";
+import { ReadReceipts } from "./room/read-receipts";
+import { fail, ok, ROOM_CONTEXT_HEADER, type Caller, type RoomResult, type StreamCall } from "./room/room-api";
+import { RoomHistory } from "./room/room-history";
+import { RoomLog, type NewEvent } from "./room/room-log";
+import { SseSubscriber } from "./room/sse-subscriber";
+import { WebSocketSubscriber, type SocketAttachment } from "./room/websocket-subscriber";
+
+/** What EventSource waits before reconnecting. */
+const SSE_RETRY_MS = 2000;
+/** One typing signal per user per this many ms reaches the room. */
+const TYPING_THROTTLE_MS = 1000;
+/** WebSocket close code for a server error. */
+const CLOSE_INTERNAL_ERROR = 1011;
+
+export interface AcceptedMessage {
+  /** false when this was a retry of an already accepted clientId / idempotencyKey. */
+  created: boolean;
+  message: Envelope;
+}
+
+export class ChatRoom extends DurableObject<Env> {
+  private readonly config: RoomConfig;
+  private readonly log: RoomLog;
+  private readonly history: RoomHistory;
+  private readonly outbox: D1Outbox;
+  private readonly presence: Presence;
+  private readonly hub: Hub;
+  private readonly sendLimiter: RateLimiter;
+  private readonly reads: ReadReceipts;
+  /** Socket → subscriber, rebuilt once per wake (never parse attachments per event). */
+  private readonly sockets = new Map<WebSocket, WebSocketSubscriber>();
+  private readonly streams = new Set<SseSubscriber>();
+  private readonly lastTyping = new Map<string, number>();
+  private heartbeat?: ReturnType<typeof setInterval>;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.config = configFrom(env);
+    this.log = new RoomLog(ctx.storage);
+    const d1 = new D1Store(env.DB);
+    this.history = new RoomHistory(this.log, d1);
+    this.outbox = new D1Outbox(ctx.storage, this.log, d1, this.config);
+    this.presence = new Presence((signal) => this.hub.signal(signal), this.config.presenceGraceMs);
+    this.hub = new Hub(this.log, this.history, this.presence);
+    this.sendLimiter = new RateLimiter(this.config.sendRatePerSecond, this.config.sendBurst);
+    this.reads = new ReadReceipts(ctx.storage.sql);
+    // The text ping is answered by the runtime without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+    for (const socket of ctx.getWebSockets()) this.restoreSocket(socket);
+    void ctx.blockConcurrencyWhile(() => this.outbox.load());
+  }
+
+  // ---- RPC: called by the Worker after authentication and validation ----
+
+  /** A user's chat message (HTTP). Idempotent by (user, clientId). */
+  async send(caller: Caller, body: SendBody): Promise<RoomResult<AcceptedMessage>> {
+    this.enter(caller.room);
+    const result = this.acceptUserMessage(caller.user, caller.role, body.data, body.clientId);
+    if (!result.ok) return result;
+    if (result.value.created) this.hub.publish(result.value.event);
+    return ok({ created: result.value.created, message: result.value.event.envelope });
+  }
+
+  /** A server-side trigger's event. Idempotent by idempotencyKey; not rate limited. */
+  async notify(room: string, body: NotifyBody): Promise<RoomResult<AcceptedMessage>> {
+    this.enter(room);
+    const now = Date.now();
+    const key = body.idempotencyKey === undefined ? undefined : `notify:${body.idempotencyKey}`;
+    const earlier = key && this.log.findIdempotent(key, this.idempotencyFloor(now));
+    if (earlier) return ok({ created: false, message: earlier.envelope });
+    const tooLarge = this.checkSize(body.data);
+    if (tooLarge) return tooLarge;
+    const event = this.append({ event: body.event, from: body.from, data: body.data, idempotencyKey: key }, now);
+    this.hub.publish(event);
+    return ok({ created: true, message: event.envelope });
+  }
+
+  /** Someone is typing: tell the others, at most once a second per user. */
+  async typing(caller: Caller): Promise<void> {
+    this.enter(caller.room);
+    this.signalTyping(caller.user, Date.now());
+  }
+
+  /** A read receipt: stored (monotonic) and broadcast. */
+  async read(caller: Caller, seq: number): Promise<RoomResult<null>> {
+    this.enter(caller.room);
+    return this.markRead(caller.user, seq);
+  }
+
+  async members(room: string): Promise<PresenceMember[]> {
+    this.enter(room);
+    return this.presence.members(Date.now());
+  }
+
+  /** The room's counters, for health checks and tests. */
+  async status(room: string): Promise<{ seq: number; trimmedSeq: number; subscribers: number; outbox: OutboxStatus }> {
+    this.enter(room);
+    return { seq: this.log.lastSeq, trimmedSeq: this.log.trimmedSeq, subscribers: this.hub.size, outbox: this.outbox.status() };
+  }
+
+  // ---- fetch: the streaming transports ----
+
+  override async fetch(request: Request): Promise<Response> {
+    const call = JSON.parse(request.headers.get(ROOM_CONTEXT_HEADER) ?? "null") as StreamCall | null;
+    if (!call) return new Response("room calls come through the Worker", { status: 400 });
+    this.enter(call.room);
+    switch (new URL(request.url).pathname) {
+      case "/ws":
+        return this.openWebSocket(call);
+      case "/events":
+        return this.openEventStream(call);
+      case "/messages":
+        return this.readMessages(call, request.signal);
+      default:
+        return new Response("unknown room call", { status: 404 });
+    }
+  }
+
+  /** WebSocket: welcome, then the missed events after `after`, then live. */
+  private openWebSocket(call: StreamCall): Response {
+    const { 0: client, 1: server } = new WebSocketPair();
+    const attachment: SocketAttachment = call.role === undefined ? { user: call.user } : { user: call.user, role: call.role };
+    this.ctx.acceptWebSocket(server);
+    server.serializeAttachment(attachment);
+    const subscriber = new WebSocketSubscriber(server, attachment);
+    this.sockets.set(server, subscriber);
+    this.hub
+      .attach(subscriber, call.after ?? this.log.lastSeq, () => subscriber.sendFrame(this.welcome(call.user)))
+      .catch((error) => this.failSubscriber(subscriber, error));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** SSE: `retry:`, the missed events after the resume point, then live, with heartbeats. */
+  private openEventStream(call: StreamCall): Response {
+    const subscriber = new SseSubscriber(call.user, (closed) => {
+      this.hub.detach(closed);
+      this.streams.delete(closed);
+      this.stopHeartbeatIfIdle();
+    });
+    this.streams.add(subscriber);
+    this.startHeartbeat();
+    this.hub
+      .attach(subscriber, call.after ?? this.log.lastSeq, () => subscriber.start(SSE_RETRY_MS))
+      .catch((error) => this.failSubscriber(subscriber, error));
+    return new Response(subscriber.body, {
+      headers: {
+        "content-type": "text/event-stream; charset=utf-8",
+        "cache-control": "no-cache, no-transform",
+        "x-accel-buffering": "no",
+      },
+    });
+  }
+
+  /**
+   * GET messages: a history page, a poll, or (with waitMs) a long-poll that
+   * is held until the next event and answered within the same fan-out.
+   */
+  private async readMessages(call: StreamCall, signal: AbortSignal): Promise<Response> {
+    const limit = call.limit ?? this.config.defaultPageLimit;
+    let events: EncodedEvent[];
+    if (call.before !== undefined) {
+      events = await this.history.before(call.before, limit, call.after ?? 0);
+    } else if (call.after === undefined) {
+      events = await this.history.before(this.log.lastSeq + 1, limit); // no cursor: the newest page
+    } else {
+      const waitMs = call.waitMs ?? 0;
+      this.presence.polled(call.user, Date.now(), waitMs);
+      events = await this.history.after(call.after, limit);
+      if (events.length === 0 && waitMs > 0) {
+        const poll = new LongPollSubscriber(call.user, limit, waitMs, (done) => this.hub.detach(done), signal);
+        await this.hub.attach(poll, call.after);
+        events = await poll.answer;
+        this.presence.polled(call.user, Date.now());
+      }
+    }
+    let body = `{"messages":[${events.map((e) => e.json).join(",")}],"seq":${this.log.lastSeq}`;
+    if (call.withSenderRoles) {
+      body += `,"senderRoles":${JSON.stringify(events.map((e) => e.senderRole))},"lastRead":${this.reads.lastRead(call.user.id)}`;
+    }
+    body += "}";
+    return new Response(body, { headers: { "content-type": "application/json; charset=utf-8" } });
+  }
+
+  // ---- WebSocket events (delivered even after hibernation) ----
+
+  override async webSocketMessage(socket: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    const subscriber = this.sockets.get(socket) ?? this.restoreSocket(socket);
+    if (typeof raw !== "string") {
+      subscriber.sendFrame({ type: "error", code: "invalid_body", message: "frames are JSON text" });
+      return;
+    }
+    if (raw === "ping") return void socket.send("pong");
+    if (raw.length > this.config.maxMessageBytes + 1024) {
+      subscriber.sendFrame({ type: "error", code: "payload_too_large", message: `frames are limited to ${this.config.maxMessageBytes} bytes of data` });
+      return;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      subscriber.sendFrame({ type: "error", code: "invalid_body", message: "frame is not valid JSON" });
+      return;
+    }
+    const parsed = v.safeParse(clientFrameSchema, json);
+    if (!parsed.success) {
+      const clientId = typeof (json as { clientId?: unknown })?.clientId === "string" ? (json as { clientId: string }).clientId : undefined;
+      subscriber.sendFrame({ type: "error", code: "invalid_body", message: describeIssues(parsed.issues), ...(clientId ? { clientId } : {}) });
+      return;
+    }
+    const frame = parsed.output;
+    const now = Date.now();
+    switch (frame.type) {
+      case "send": {
+        const result = this.acceptUserMessage(subscriber.user, subscriber.attachment.role, frame.data, frame.clientId);
+        if (!result.ok) {
+          const { code, message, retryAfter } = result.error;
+          subscriber.sendFrame({ type: "error", code, message, ...(frame.clientId ? { clientId: frame.clientId } : {}), ...(retryAfter ? { retryAfter } : {}) });
+          return;
+        }
+        const { event, created } = result.value;
+        subscriber.sendFrame({ type: "ack", ...(frame.clientId ? { clientId: frame.clientId } : {}), seq: event.seq, id: event.envelope.id });
+        if (created) this.hub.publish(event);
+        return;
+      }
+      case "typing":
+        return this.signalTyping(subscriber.user, now);
+      case "read": {
+        const result = this.markRead(subscriber.user, frame.seq);
+        if (!result.ok) subscriber.sendFrame({ type: "error", code: result.error.code, message: result.error.message });
+        return;
+      }
+      case "ping":
+        subscriber.sendFrame({ type: "pong" });
+        return;
+    }
+  }
+
+  override async webSocketClose(socket: WebSocket, code: number, reason: string): Promise<void> {
+    this.dropSocket(socket);
+    try {
+      socket.close(code === 1005 || code === 1006 ? 1000 : code, reason);
+    } catch {
+      // the runtime already completed the close handshake
+    }
+  }
+
+  override async webSocketError(socket: WebSocket): Promise<void> {
+    this.dropSocket(socket);
+  }
+
+  // ---- alarm: persistence behind the response ----
+
+  override async alarm(): Promise<void> {
+    await this.outbox.flush();
+    this.log.pruneIdempotency(this.idempotencyFloor(Date.now()));
+  }
+
+  // ---- internals ----
+
+  /** Every call names its room; the first one teaches the object its name. */
+  private enter(room: string): void {
+    this.log.setRoom(room);
+  }
+
+  private append(input: NewEvent, now: number): EncodedEvent {
+    const event = this.log.append(input, now);
+    this.outbox.schedule(now);
+    return event;
+  }
+
+  /** Size, idempotency and rate checks shared by HTTP and WebSocket sends. The caller publishes. */
+  private acceptUserMessage(user: UserRef, role: string | undefined, data: EventData, clientId: string | undefined): RoomResult<{ created: boolean; event: EncodedEvent }> {
+    const now = Date.now();
+    const key = clientId === undefined ? undefined : `client:${user.id}:${clientId}`;
+    const earlier = key && this.log.findIdempotent(key, this.idempotencyFloor(now));
+    if (earlier) return ok({ created: false, event: earlier });
+    const tooLarge = this.checkSize(data);
+    if (tooLarge) return tooLarge;
+    const retryAfter = this.sendLimiter.take(user.id, now);
+    if (retryAfter > 0) return fail("rate_limited", `at most ${this.config.sendRatePerSecond} messages per second (burst ${this.config.sendBurst}); retry in ${retryAfter} s`, retryAfter);
+    return ok({ created: true, event: this.append({ event: CHAT_MESSAGE_EVENT, from: user, data, clientId, senderRole: role, idempotencyKey: key }, now) });
+  }
+
+  private checkSize(data: EventData): { ok: false; error: { code: "payload_too_large"; message: string } } | undefined {
+    const bytes = new TextEncoder().encode(JSON.stringify(data)).byteLength;
+    if (bytes <= this.config.maxMessageBytes) return undefined;
+    return { ok: false, error: { code: "payload_too_large", message: `data is ${bytes} bytes; the limit is ${this.config.maxMessageBytes}` } };
+  }
+
+  private signalTyping(user: UserRef, now: number): void {
+    if (now - (this.lastTyping.get(user.id) ?? 0) < TYPING_THROTTLE_MS) return;
+    this.lastTyping.set(user.id, now);
+    this.hub.signal(new EncodedSignal({ type: "typing", user }, user.id));
+  }
+
+  private markRead(user: UserRef, seq: number): RoomResult<null> {
+    if (seq > this.log.lastSeq) return fail("invalid_body", `seq: ${seq} is beyond the room's last seq (${this.log.lastSeq})`);
+    if (this.reads.markRead(user.id, seq, Date.now())) {
+      this.hub.signal(new EncodedSignal({ type: "read", user, seq }));
+    }
+    return ok(null);
+  }
+
+  private welcome(user: UserRef): WelcomeFrame {
+    return { type: "welcome", room: this.log.room!, seq: this.log.lastSeq, user, presence: this.presence.members(Date.now()) };
+  }
+
+  private idempotencyFloor(now: number): number {
+    return now - this.config.idempotencyWindowSeconds * 1000;
+  }
+
+  /** Rebuilds a socket's subscriber from its attachment after hibernation. */
+  private restoreSocket(socket: WebSocket): WebSocketSubscriber {
+    const attachment = socket.deserializeAttachment() as SocketAttachment;
+    const subscriber = new WebSocketSubscriber(socket, attachment);
+    this.sockets.set(socket, subscriber);
+    this.hub.restore(subscriber);
+    return subscriber;
+  }
+
+  private dropSocket(socket: WebSocket): void {
+    const subscriber = this.sockets.get(socket);
+    if (!subscriber) return;
+    this.sockets.delete(socket);
+    this.hub.detach(subscriber);
+  }
+
+  private failSubscriber(subscriber: WebSocketSubscriber | SseSubscriber, error: unknown): void {
+    console.error(`room ${this.log.room}: replay for ${subscriber.kind} subscriber ${subscriber.user.id} failed:`, error);
+    subscriber.close(CLOSE_INTERNAL_ERROR, "history unavailable, reconnect to resume");
+  }
+
+  private startHeartbeat(): void {
+    if (this.heartbeat) return;
+    this.heartbeat = setInterval(() => {
+      for (const stream of this.streams) stream.heartbeat();
+    }, this.config.sseHeartbeatSeconds * 1000);
+  }
+
+  private stopHeartbeatIfIdle(): void {
+    if (this.streams.size > 0 || !this.heartbeat) return;
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Moves accepted events from the room's own storage to D1, in batches,
+ * behind the response. Driven by the object's alarm: the first event after a
+ * quiet spell schedules a flush `flushDelayMs` later, and everything accepted
+ * until then travels in one D1 round trip. A failed flush is retried with
+ * exponential backoff; since events leave local storage only after D1 holds
+ * them, an outage delays persistence but never loses an event, and the
+ * idempotent insert means a retry never stores one twice.
+ */
+import type { RoomConfig } from "../../server/config";
+import type { D1Store } from "./d1-store";
+import type { RoomLog } from "./room-log";
+
+/** Events per D1 round trip. */
+const BATCH_EVENTS = 500;
+/** Batches per alarm run before yielding (the alarm re-arms at once). */
+const BATCHES_PER_RUN = 10;
+const MAX_BACKOFF_MS = 60_000;
+
+export interface OutboxStatus {
+  pending: number;
+  flushedSeq: number;
+  consecutiveFailures: number;
+  lastError?: string;
+}
+
+export class D1Outbox {
+  #alarmScheduled = false;
+  #failures = 0;
+  #lastError?: string;
+
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly log: RoomLog,
+    private readonly d1: D1Store,
+    private readonly config: RoomConfig,
+  ) {}
+
+  /** Learns whether an alarm survived hibernation, so schedule() won't push it back. */
+  async load(): Promise<void> {
+    this.#alarmScheduled = (await this.storage.getAlarm()) !== null;
+  }
+
+  /** Called after each accepted event. Never waits for D1. */
+  schedule(now: number): void {
+    if (this.#alarmScheduled) return;
+    this.#armAt(now + this.config.flushDelayMs);
+  }
+
+  status(): OutboxStatus {
+    return {
+      pending: this.log.unflushedCount,
+      flushedSeq: this.log.flushedSeq,
+      consecutiveFailures: this.#failures,
+      ...(this.#lastError ? { lastError: this.#lastError } : {}),
+    };
+  }
+
+  /** The alarm's work: flush what is pending, then trim the local tail. */
+  async flush(): Promise<void> {
+    this.#alarmScheduled = false;
+    const room = this.log.room;
+    if (!room) return;
+    for (let run = 0; run < BATCHES_PER_RUN && this.log.unflushedCount > 0; run++) {
+      const batch = this.log.unflushed(BATCH_EVENTS);
+      try {
+        await this.d1.write(room, batch);
+      } catch (error) {
+        this.#retryLater(room, error);
+        return;
+      }
+      this.#failures = 0;
+      this.#lastError = undefined;
+      this.log.markFlushed(batch[batch.length - 1]!.seq);
+    }
+    const now = Date.now();
+    this.log.trim(this.config.tailEvents, now - this.config.tailSeconds * 1000);
+    if (this.log.unflushedCount > 0) this.#armAt(now + this.config.flushDelayMs); // more arrived meanwhile, or the run yielded
+  }
+
+  #retryLater(room: string, error: unknown): void {
+    this.#failures++;
+    this.#lastError = error instanceof Error ? error.message : String(error);
+    const delay = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(this.#failures, 16));
+    console.error(
+      `room ${room}: D1 flush failed (${this.#failures} in a row, ${this.log.unflushedCount} events waiting), retrying in ${delay} ms: ${this.#lastError}`,
+    );
+    this.#armAt(Date.now() + delay);
+  }
+
+  #armAt(time: number): void {
+    this.#alarmScheduled = true;
+    void this.storage.setAlarm(time);
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The room's view of D1: writing batches of accepted events, and reading
+ * history the object no longer keeps. D1 is the system of record; writes are
+ * idempotent (keyed by room and seq) so a retried flush never duplicates.
+ */
+import { EncodedEvent } from "./encoded-event";
+
+/** D1 caps a statement's size; events are sent in chunks of at most this many bytes. */
+const MAX_STATEMENT_BYTES = 512 * 1024;
+
+/**
+ * One statement inserts a whole chunk: the events travel as one JSON array of
+ * `[envelope, senderRole]` pairs bound to one parameter and unpacked by
+ * SQLite's json_each, so a batch costs one statement per chunk, not per event.
+ */
+const INSERT_MESSAGES = `
+INSERT INTO messages (room, seq, id, event, from_id, from_name, from_role, data, ts, client_id, envelope)
+SELECT json_extract(value, '$[0].room'), json_extract(value, '$[0].seq'), json_extract(value, '$[0].id'),
+       json_extract(value, '$[0].event'), json_extract(value, '$[0].from.id'), json_extract(value, '$[0].from.name'),
+       json_extract(value, '$[1]'), json_extract(value, '$[0].data'), json_extract(value, '$[0].ts'),
+       json_extract(value, '$[0].clientId'), json_extract(value, '$[0]')
+FROM json_each(?1) WHERE true
+ON CONFLICT (room, seq) DO NOTHING`;
+
+const UPSERT_ROOM = `
+INSERT INTO rooms (room, last_seq, updated_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (room) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq), updated_at = excluded.updated_at`;
+
+type MessageRow = { seq: number; envelope: string; from_role: string | null };
+const toEvent = (row: MessageRow) => new EncodedEvent(row.seq, row.envelope, undefined, row.from_role);
+
+export class D1Store {
+  constructor(private readonly db: D1Database) {}
+
+  /** Writes events (all of one room) in one D1 round trip. */
+  async write(room: string, events: EncodedEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const statements: D1PreparedStatement[] = [];
+    let chunk: string[] = [];
+    let bytes = 0;
+    const flushChunk = () => {
+      if (chunk.length === 0) return;
+      statements.push(this.db.prepare(INSERT_MESSAGES).bind(`[${chunk.join(",")}]`));
+      chunk = [];
+      bytes = 0;
+    };
+    for (const event of events) {
+      if (bytes + event.json.length > MAX_STATEMENT_BYTES) flushChunk();
+      chunk.push(`[${event.json},${JSON.stringify(event.senderRole)}]`);
+      bytes += event.json.length + 1;
+    }
+    flushChunk();
+    const last = events[events.length - 1]!;
+    statements.push(this.db.prepare(UPSERT_ROOM).bind(room, last.seq, Date.now()));
+    await this.db.batch(statements);
+  }
+
+  /** Events with after < seq < below, oldest first. */
+  async readAfter(room: string, after: number, below: number, limit: number): Promise<EncodedEvent[]> {
+    const { results } = await this.db
+      .prepare("SELECT seq, envelope, from_role FROM messages WHERE room = ? AND seq > ? AND seq < ? ORDER BY seq LIMIT ?")
+      .bind(room, after, below, limit)
+      .all<MessageRow>();
+    return results.map(toEvent);
+  }
+
+  /** The newest `limit` events with seq < before, oldest first. */
+  async readBefore(room: string, before: number, limit: number): Promise<EncodedEvent[]> {
+    const { results } = await this.db
+      .prepare("SELECT seq, envelope, from_role FROM messages WHERE room = ? AND seq < ? ORDER BY seq DESC LIMIT ?")
+      .bind(room, before, limit)
+      .all<MessageRow>();
+    return results.reverse().map(toEvent);
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The room's fan-out: one set of subscribers of every transport, one
+ * publish loop. Also the single replay path: a subscriber that arrives with a
+ * resume cursor is given the events it missed (from the tail or D1) and then
+ * goes live, with no gap and no repeat, whatever its transport.
+ */
+import type { EncodedEvent } from "./encoded-event";
+import type { EncodedSignal } from "./encoded-signal";
+import type { Presence } from "./presence";
+import type { RoomHistory } from "./room-history";
+import type { RoomLog } from "./room-log";
+import type { Subscriber } from "./subscriber";
+
+/** Events read per step while replaying from D1. */
+const REPLAY_PAGE = 500;
+
+export class Hub {
+  readonly #live = new Set<Subscriber>();
+
+  constructor(
+    private readonly log: RoomLog,
+    private readonly history: RoomHistory,
+    private readonly presence: Presence,
+  ) {}
+
+  get size(): number {
+    return this.#live.size;
+  }
+
+  subscribers(): IterableIterator<Subscriber> {
+    return this.#live.values();
+  }
+
+  /**
+   * Adds a subscriber. With `after`, it is first given every event with a
+   * greater seq; live events accepted meanwhile are picked up by the same
+   * loop, because the subscriber joins the live set only in the same
+   * synchronous step that reads the last local events. `greet` runs first,
+   * before any event (the WebSocket welcome frame, the SSE retry line).
+   */
+  async attach(subscriber: Subscriber, after: number | undefined, greet?: () => void): Promise<void> {
+    if (subscriber.countsAsConnection) this.presence.connected(subscriber.user);
+    greet?.();
+    subscriber.cursor = Math.min(after ?? this.log.lastSeq, this.log.lastSeq);
+    while (subscriber.cursor < this.log.trimmedSeq) {
+      const page = await this.history.after(subscriber.cursor, REPLAY_PAGE);
+      if (!this.#deliverAll(subscriber, page)) return this.#drop(subscriber);
+    }
+    // Everything left is local: read it and go live without yielding.
+    for (;;) {
+      const page = this.log.readAfter(subscriber.cursor, REPLAY_PAGE);
+      if (page.length === 0) break;
+      if (!this.#deliverAll(subscriber, page)) return this.#drop(subscriber);
+    }
+    this.#live.add(subscriber);
+  }
+
+  /** Adds a subscriber known to be up to date (a WebSocket woken from hibernation). */
+  restore(subscriber: Subscriber): void {
+    subscriber.cursor = this.log.lastSeq;
+    this.#live.add(subscriber);
+    if (subscriber.countsAsConnection) this.presence.restored(subscriber.user);
+  }
+
+  /** Removes a subscriber (its connection closed, or it finished). */
+  detach(subscriber: Subscriber): void {
+    if (!this.#live.delete(subscriber)) return;
+    if (subscriber.countsAsConnection) this.presence.disconnected(subscriber.user);
+  }
+
+  /** Gives a newly accepted event to every live subscriber. */
+  publish(event: EncodedEvent): void {
+    for (const subscriber of this.#live) {
+      if (subscriber.cursor >= event.seq) continue;
+      subscriber.cursor = event.seq;
+      if (!subscriber.deliver(event)) this.detach(subscriber);
+    }
+  }
+
+  /** Gives an ephemeral signal to every live subscriber but the excluded user. */
+  signal(signal: EncodedSignal): void {
+    for (const subscriber of this.#live) {
+      if (subscriber.user.id !== signal.exceptUserId) subscriber.signal(signal);
+    }
+  }
+
+  #deliverAll(subscriber: Subscriber, events: EncodedEvent[]): boolean {
+    for (const event of events) {
+      if (event.seq <= subscriber.cursor) continue;
+      subscriber.cursor = event.seq;
+      if (!subscriber.deliver(event)) return false;
+    }
+    return true;
+  }
+
+  #drop(subscriber: Subscriber): void {
+    if (subscriber.countsAsConnection) this.presence.disconnected(subscriber.user);
+  }
+}

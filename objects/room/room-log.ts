@@ -1,0 +1,178 @@
+/**
+ * The room's durable log, in the object's own SQLite storage.
+ *
+ * `events` is both the resume tail and the D1 outbox: every accepted event is
+ * written here (committed before any response or frame leaves the object, by
+ * the output gate), and rows stay until they have reached D1 *and* fallen
+ * out of the tail window. `meta` holds three counters:
+ *
+ *   last_seq      the highest seq ever assigned (never reused, survives trims)
+ *   flushed_seq   every seq <= this is in D1
+ *   trimmed_seq   every seq <= this has been deleted here (read it from D1)
+ *
+ * `idempotency` remembers clientIds and idempotencyKeys for a window, with the
+ * envelope they produced, so a retry returns the original without a new seq.
+ */
+import { makeEnvelope, type Envelope, type EventData, type UserRef } from "../../protocol/envelope";
+import { EncodedEvent } from "./encoded-event";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY,
+  json TEXT NOT NULL,
+  sender_role TEXT,
+  accepted_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+  key TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL,
+  json TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at);
+`;
+
+type EventRow = { seq: number; json: string; sender_role: string | null };
+const toEvent = (row: EventRow) => new EncodedEvent(row.seq, row.json, undefined, row.sender_role);
+
+export interface NewEvent {
+  event: string;
+  from?: UserRef;
+  data: EventData;
+  clientId?: string;
+  senderRole?: string;
+  /** Scoped idempotency key (see ChatRoom.accept); remembered with the envelope. */
+  idempotencyKey?: string;
+}
+
+export class RoomLog {
+  #lastSeq: number;
+  #flushedSeq: number;
+  #trimmedSeq: number;
+  #room: string | undefined;
+
+  constructor(private readonly storage: DurableObjectStorage) {
+    storage.sql.exec(SCHEMA);
+    this.#lastSeq = this.#meta("last_seq", 0);
+    this.#flushedSeq = this.#meta("flushed_seq", 0);
+    this.#trimmedSeq = this.#meta("trimmed_seq", 0);
+    const room = storage.sql.exec("SELECT value FROM meta WHERE key = 'room'").toArray()[0]?.value;
+    this.#room = typeof room === "string" ? room : undefined;
+  }
+
+  get lastSeq(): number { return this.#lastSeq; }
+  get flushedSeq(): number { return this.#flushedSeq; }
+  /** Events with seq <= trimmedSeq are only in D1. */
+  get trimmedSeq(): number { return this.#trimmedSeq; }
+  get room(): string | undefined { return this.#room; }
+
+  /** Remembers the room's name (the object's id is derived from it). */
+  setRoom(room: string): void {
+    if (this.#room === room) return;
+    this.#room = room;
+    this.storage.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('room', ?)", room);
+  }
+
+  /** The envelope an idempotency key produced, if it is still remembered. */
+  findIdempotent(key: string, notBefore: number): EncodedEvent | undefined {
+    const row = this.storage.sql
+      .exec<{ seq: number; json: string }>("SELECT seq, json FROM idempotency WHERE key = ? AND created_at >= ?", key, notBefore)
+      .toArray()[0];
+    return row ? new EncodedEvent(row.seq, row.json) : undefined;
+  }
+
+  /** Assigns the next seq and stores the event; one SQLite transaction. */
+  append(input: NewEvent, now: number): EncodedEvent {
+    const room = this.#room;
+    if (!room) throw new Error("room name unknown: setRoom must be called before append");
+    const seq = this.#lastSeq + 1;
+    const envelope: Envelope = makeEnvelope({
+      room,
+      seq,
+      id: crypto.randomUUID(),
+      event: input.event,
+      from: input.from,
+      data: input.data,
+      ts: new Date(now).toISOString(),
+      clientId: input.clientId,
+    });
+    const json = JSON.stringify(envelope);
+    this.storage.transactionSync(() => {
+      this.storage.sql.exec("INSERT INTO events (seq, json, sender_role, accepted_at) VALUES (?, ?, ?, ?)", seq, json, input.senderRole ?? null, now);
+      this.storage.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_seq', ?)", seq);
+      if (input.idempotencyKey) {
+        this.storage.sql.exec(
+          "INSERT OR REPLACE INTO idempotency (key, seq, json, created_at) VALUES (?, ?, ?, ?)",
+          input.idempotencyKey, seq, json, now,
+        );
+      }
+    });
+    this.#lastSeq = seq;
+    return new EncodedEvent(seq, json, envelope, input.senderRole ?? null);
+  }
+
+  /** Events with seq > after, oldest first, from local storage only. */
+  readAfter(after: number, limit: number): EncodedEvent[] {
+    return this.storage.sql
+      .exec<EventRow>("SELECT seq, json, sender_role FROM events WHERE seq > ? ORDER BY seq LIMIT ?", after, limit)
+      .toArray()
+      .map(toEvent);
+  }
+
+  /** The newest `limit` events with seq < before, oldest first, local only. */
+  readBefore(before: number, limit: number): EncodedEvent[] {
+    return this.storage.sql
+      .exec<EventRow>("SELECT seq, json, sender_role FROM events WHERE seq < ? ORDER BY seq DESC LIMIT ?", before, limit)
+      .toArray()
+      .reverse()
+      .map(toEvent);
+  }
+
+  /** Events not yet in D1, oldest first. */
+  unflushed(limit: number): EncodedEvent[] {
+    return this.readAfter(this.#flushedSeq, limit);
+  }
+
+  get unflushedCount(): number {
+    return this.#lastSeq - this.#flushedSeq;
+  }
+
+  markFlushed(seq: number): void {
+    if (seq <= this.#flushedSeq) return;
+    this.storage.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('flushed_seq', ?)", seq);
+    this.#flushedSeq = seq;
+  }
+
+  /**
+   * Deletes events that are in D1 and outside the tail window (older than
+   * the newest `keepEvents`, or accepted before `keepSince`). Never deletes
+   * an event D1 does not hold yet.
+   */
+  trim(keepEvents: number, keepSince: number): void {
+    const byCount = this.#lastSeq - keepEvents;
+    const byAge = this.storage.sql
+      .exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM events WHERE accepted_at < ?", keepSince)
+      .one().seq ?? 0;
+    const upTo = Math.min(this.#flushedSeq, Math.max(byCount, byAge));
+    if (upTo <= this.#trimmedSeq) return;
+    this.storage.transactionSync(() => {
+      this.storage.sql.exec("DELETE FROM events WHERE seq <= ?", upTo);
+      this.storage.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('trimmed_seq', ?)", upTo);
+    });
+    this.#trimmedSeq = upTo;
+  }
+
+  /** Forgets idempotency keys older than the window. */
+  pruneIdempotency(notBefore: number): void {
+    this.storage.sql.exec("DELETE FROM idempotency WHERE created_at < ?", notBefore);
+  }
+
+  #meta(key: string, fallback: number): number {
+    const value = this.storage.sql.exec("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value;
+    return typeof value === "number" ? value : fallback;
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * The one interface every transport implements. A subscriber is "something
+ * that wants the room's events after seq N": a WebSocket, an SSE stream, a
+ * long-poll request (and later a Pusher session). The Hub fans out to all of
+ * them the same way; each kind only decides how to put bytes on its wire.
+ */
+import type { UserRef } from "../../protocol/envelope";
+import type { EncodedEvent } from "./encoded-event";
+import type { EncodedSignal } from "./encoded-signal";
+
+export type TransportKind = "websocket" | "sse" | "longpoll";
+
+export interface Subscriber {
+  readonly kind: TransportKind;
+  readonly user: UserRef;
+  /** Highest seq this subscriber has been given. The Hub never gives it one twice. */
+  cursor: number;
+  /** Counts toward presence (a held long-poll does; see Presence). */
+  readonly countsAsConnection: boolean;
+  /**
+   * Puts one event on the wire. Returns false when the subscriber is done
+   * (a long-poll that answered, a stream that broke) and must be removed.
+   */
+  deliver(event: EncodedEvent): boolean;
+  /** Puts an ephemeral signal on the wire (presence, typing, read). */
+  signal(signal: EncodedSignal): void;
+  /** Ends the subscription from the server side. */
+  close(code: number, reason: string): void;
+}

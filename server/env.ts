@@ -1,0 +1,31 @@
+/** Bindings, vars and secrets the Worker and the room object receive. */
+import type { ChatRoom } from "../objects/ChatRoom";
+
+export interface Env {
+  ROOMS: DurableObjectNamespace<ChatRoom>;
+  DB: D1Database;
+
+  // Secrets: Wrangler secrets in production, .dev.vars locally. Never defaulted.
+  JWT_SECRET?: string;
+  NOTIFY_SECRET?: string;
+  VAPID_PUBLIC_KEY?: string;
+  VAPID_PRIVATE_KEY?: string;
+  VAPID_SUBJECT?: string;
+  PUSHER_APP_ID?: string;
+  PUSHER_KEY?: string;
+  PUSHER_SECRET?: string;
+
+  // Vars (all strings, all optional; see server/config.ts for defaults).
+  CORS_ORIGINS?: string;
+  MAX_MESSAGE_BYTES?: string;
+  SEND_RATE_PER_SECOND?: string;
+  SEND_BURST?: string;
+  MAX_WAIT_SECONDS?: string;
+  MAX_PAGE_LIMIT?: string;
+  ROOM_TAIL_EVENTS?: string;
+  ROOM_TAIL_SECONDS?: string;
+  D1_FLUSH_DELAY_MS?: string;
+  IDEMPOTENCY_WINDOW_SECONDS?: string;
+  PRESENCE_GRACE_MS?: string;
+  SSE_HEARTBEAT_SECONDS?: string;
+}

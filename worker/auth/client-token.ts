@@ -1,0 +1,68 @@
+/**
+ * Client identity: an HS256 JWT signed with JWT_SECRET, from
+ * `Authorization: Bearer` or (for browser WebSockets and EventSource, which
+ * cannot set headers) `?token=`. Only HS256 is accepted; `exp` and `nbf` are
+ * honoured when present.
+ */
+import { errors as joseErrors, jwtVerify } from "jose";
+import * as v from "valibot";
+import type { UserRef } from "../../protocol/envelope";
+import { requireSecret } from "../../server/config";
+import type { Env } from "../../server/env";
+import { ApiError } from "../http/errors";
+import { bearerToken } from "./secrets";
+
+export interface ClientIdentity {
+  user: UserRef;
+  role?: string;
+  /** Room ids and prefixes (`support-*`, `*`) the token grants. */
+  rooms: string[];
+}
+
+const claimsSchema = v.object({
+  sub: v.pipe(v.string("sub is required"), v.minLength(1, "sub is required"), v.maxLength(128)),
+  name: v.optional(v.pipe(v.string(), v.maxLength(128))),
+  role: v.optional(v.pipe(v.string(), v.maxLength(64))),
+  rooms: v.optional(v.array(v.string())),
+});
+
+const keys = new Map<string, Uint8Array>();
+function keyFor(secret: string): Uint8Array {
+  let key = keys.get(secret);
+  if (!key) keys.set(secret, (key = new TextEncoder().encode(secret)));
+  return key;
+}
+
+export async function authenticateClient(request: Request, url: URL, env: Env): Promise<ClientIdentity> {
+  const token = bearerToken(request) ?? url.searchParams.get("token") ?? undefined;
+  if (!token) throw new ApiError("missing_token", "send a JWT as Authorization: Bearer <token> or ?token=<token>");
+  const secret = requireSecret(env, "JWT_SECRET");
+  let payload: unknown;
+  try {
+    ({ payload } = await jwtVerify(token, keyFor(secret), { algorithms: ["HS256"] }));
+  } catch (error) {
+    throw new ApiError("invalid_token", describeJoseError(error));
+  }
+  const claims = v.safeParse(claimsSchema, payload);
+  if (!claims.success) throw new ApiError("invalid_token", `token claims: ${claims.issues[0]?.message ?? "invalid"}`);
+  const { sub, name, role, rooms } = claims.output;
+  return { user: { id: sub, name: name ?? sub }, ...(role !== undefined ? { role } : {}), rooms: rooms ?? [] };
+}
+
+/** Every user may use their inbox `user:<sub>`; other rooms must be granted. */
+export function mayUseRoom(identity: ClientIdentity, room: string): boolean {
+  if (room === `user:${identity.user.id}`) return true;
+  return identity.rooms.some((grant) => grant === room || (grant.endsWith("*") && room.startsWith(grant.slice(0, -1))));
+}
+
+export function requireRoom(identity: ClientIdentity, room: string): void {
+  if (!mayUseRoom(identity, room)) throw new ApiError("forbidden_room", `your token does not grant room ${room}`);
+}
+
+function describeJoseError(error: unknown): string {
+  if (error instanceof joseErrors.JWTExpired) return "token has expired";
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return `token is not valid: ${error.reason} (${error.claim})`;
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return "token must be signed with HS256";
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return "token signature does not verify";
+  return "token is malformed";
+}

@@ -1,0 +1,56 @@
+/**
+ * Reads a JSON request body: right content type, bounded size (the stream
+ * is read with a cap, so a lying Content-Length cannot make us buffer more),
+ * valid JSON, and the schema. Each failure is the contract's error.
+ */
+import * as v from "valibot";
+import { describeIssues } from "../../protocol/schemas";
+import { ApiError } from "./errors";
+
+export async function readJsonBody<S extends v.GenericSchema>(request: Request, schema: S, maxBytes: number): Promise<v.InferOutput<S>> {
+  const type = request.headers.get("content-type") ?? "";
+  if (!/^application\/json\s*(;|$)/i.test(type)) {
+    throw new ApiError("unsupported_media_type", "send the body as JSON with Content-Type: application/json");
+  }
+  const text = await readCapped(request, maxBytes);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ApiError("invalid_body", "body is not valid JSON");
+  }
+  const result = v.safeParse(schema, value);
+  if (!result.success) throw new ApiError("invalid_body", describeIssues(result.issues));
+  return result.output;
+}
+
+async function readCapped(request: Request, maxBytes: number): Promise<string> {
+  const tooLarge = () => new ApiError("payload_too_large", `request body is larger than ${maxBytes} bytes`);
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > maxBytes) throw tooLarge();
+  if (!request.body) return "";
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new ApiError("invalid_body", "body is not valid UTF-8");
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * CORS and WebSocket Origin checks from one allowlist: the CORS_ORIGINS var,
+ * `*` (any origin: local development) or a comma-separated list of origins.
+ * Empty means same-origin only: no CORS headers, and cross-origin WebSockets
+ * are refused.
+ */
+import { cors } from "itty-router";
+import type { Env } from "../../server/env";
+import { ApiError } from "./errors";
+
+type Cors = ReturnType<typeof cors>;
+const byConfig = new Map<string, Cors>();
+
+function allowlist(env: Env): "*" | string[] {
+  const raw = (env.CORS_ORIGINS ?? "").trim();
+  if (raw === "*") return "*";
+  return raw.split(",").map((o) => o.trim()).filter(Boolean);
+}
+
+export function corsFor(env: Env): Cors {
+  const key = env.CORS_ORIGINS ?? "";
+  let pair = byConfig.get(key);
+  if (!pair) {
+    const origins = allowlist(env);
+    pair = cors({
+      origin: origins === "*" ? "*" : (origin: string) => (origins.includes(origin) ? origin : undefined),
+      allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
+      allowHeaders: ["authorization", "content-type", "last-event-id"],
+      exposeHeaders: ["retry-after"],
+      maxAge: 600,
+    });
+    byConfig.set(key, pair);
+  }
+  return pair;
+}
+
+/** Browsers send Origin on WebSocket upgrades; CORS does not apply there, so check it here. */
+export function checkWebSocketOrigin(request: Request, env: Env): void {
+  const origin = request.headers.get("origin");
+  if (!origin) return; // not a browser
+  const origins = allowlist(env);
+  if (origins === "*" || origins.includes(origin) || origin === new URL(request.url).origin) return;
+  throw new ApiError("forbidden_origin", `origin ${origin} is not in CORS_ORIGINS`);
+}
