@@ -35,7 +35,7 @@ import { Hub } from "./room/hub";
 import { LongPollSubscriber } from "./room/long-poll-subscriber";
 import { Presence } from "./room/presence";
 import { RateLimiter } from "./room/rate-limiter";
-import { ReadReceipts } from "./room/read-receipts";
+import { RoomMembers } from "./room/room-members";
 import { fail, ok, ROOM_CONTEXT_HEADER, type Caller, type RoomResult, type StreamCall } from "./room/room-api";
 import { RoomHistory } from "./room/room-history";
 import { RoomLog, type NewEvent } from "./room/room-log";
@@ -63,7 +63,7 @@ export class ChatRoom extends DurableObject<Env> {
   private readonly presence: Presence;
   private readonly hub: Hub;
   private readonly sendLimiter: RateLimiter;
-  private readonly reads: ReadReceipts;
+  private readonly members: RoomMembers;
   /** Socket → subscriber, rebuilt once per wake (never parse attachments per event). */
   private readonly sockets = new Map<WebSocket, WebSocketSubscriber>();
   private readonly streams = new Set<SseSubscriber>();
@@ -74,13 +74,13 @@ export class ChatRoom extends DurableObject<Env> {
     super(ctx, env);
     this.config = configFrom(env);
     this.log = new RoomLog(ctx.storage);
+    this.members = new RoomMembers(ctx.storage.sql);
     const d1 = new D1Store(env.DB);
     this.history = new RoomHistory(this.log, d1);
-    this.outbox = new D1Outbox(ctx.storage, this.log, d1, this.config);
+    this.outbox = new D1Outbox(ctx.storage, this.log, this.members, d1, this.config);
     this.presence = new Presence((signal) => this.hub.signal(signal), this.config.presenceGraceMs);
     this.hub = new Hub(this.log, this.history, this.presence);
     this.sendLimiter = new RateLimiter(this.config.sendRatePerSecond, this.config.sendBurst);
-    this.reads = new ReadReceipts(ctx.storage.sql);
     // The text ping is answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     for (const socket of ctx.getWebSockets()) this.restoreSocket(socket);
@@ -108,6 +108,8 @@ export class ChatRoom extends DurableObject<Env> {
     const tooLarge = this.checkSize(body.data);
     if (tooLarge) return tooLarge;
     const event = this.append({ event: body.event, from: body.from, data: body.data, idempotencyKey: key }, now);
+    // Being notified in your own inbox makes you its member (it shows in GET /me/unread).
+    if (room.startsWith("user:")) this.members.join(room.slice("user:".length));
     this.hub.publish(event);
     return ok({ created: true, message: event.envelope });
   }
@@ -124,7 +126,7 @@ export class ChatRoom extends DurableObject<Env> {
     return this.markRead(caller.user, seq);
   }
 
-  async members(room: string): Promise<PresenceMember[]> {
+  async presenceMembers(room: string): Promise<PresenceMember[]> {
     this.enter(room);
     return this.presence.members(Date.now());
   }
@@ -212,7 +214,7 @@ export class ChatRoom extends DurableObject<Env> {
     }
     let body = `{"messages":[${events.map((e) => e.json).join(",")}],"seq":${this.log.lastSeq}`;
     if (call.withSenderRoles) {
-      body += `,"senderRoles":${JSON.stringify(events.map((e) => e.senderRole))},"lastRead":${this.reads.lastRead(call.user.id)}`;
+      body += `,"senderRoles":${JSON.stringify(events.map((e) => e.senderRole))},"lastRead":${this.members.lastRead(call.user.id)}`;
     }
     body += "}";
     return new Response(body, { headers: { "content-type": "application/json; charset=utf-8" } });
@@ -315,6 +317,7 @@ export class ChatRoom extends DurableObject<Env> {
     if (tooLarge) return tooLarge;
     const retryAfter = this.sendLimiter.take(user.id, now);
     if (retryAfter > 0) return fail("rate_limited", `at most ${this.config.sendRatePerSecond} messages per second (burst ${this.config.sendBurst}); retry in ${retryAfter} s`, retryAfter);
+    this.members.join(user.id);
     return ok({ created: true, event: this.append({ event: CHAT_MESSAGE_EVENT, from: user, data, clientId, senderRole: role, idempotencyKey: key }, now) });
   }
 
@@ -332,7 +335,9 @@ export class ChatRoom extends DurableObject<Env> {
 
   private markRead(user: UserRef, seq: number): RoomResult<null> {
     if (seq > this.log.lastSeq) return fail("invalid_body", `seq: ${seq} is beyond the room's last seq (${this.log.lastSeq})`);
-    if (this.reads.markRead(user.id, seq, Date.now())) {
+    const now = Date.now();
+    if (this.members.markRead(user.id, seq)) {
+      this.outbox.schedule(now);
       this.hub.signal(new EncodedSignal({ type: "read", user, seq }));
     }
     return ok(null);

@@ -9,6 +9,7 @@ import { corsFor } from "./http/cors";
 import { ApiError, errorResponse, json } from "./http/errors";
 import type { RouteHandler } from "./routes/context";
 import { legacyPoll, legacyPost } from "./routes/legacy";
+import { listUnread } from "./routes/unread";
 import { notifyRoom, notifyRooms, roomStatus } from "./routes/notify";
 import { listPresence, openEventStream, openWebSocket, readMessages, sendMessage, sendRead, sendTyping } from "./routes/rooms";
 
@@ -26,6 +27,7 @@ const ROUTES: [Method, string, RouteHandler][] = [
   ["POST", "/rooms/:room/notify", notifyRoom],
   ["GET", "/rooms/:room/status", roomStatus],
   ["POST", "/notify", notifyRooms],
+  ["GET", "/me/unread", listUnread],
   ["GET", "/api/chat/messages/:sessionId", legacyPoll],
   ["POST", "/api/chat/message", legacyPost],
 ];

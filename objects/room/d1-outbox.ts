@@ -10,8 +10,9 @@
 import type { RoomConfig } from "../../server/config";
 import type { D1Store } from "./d1-store";
 import type { RoomLog } from "./room-log";
+import type { RoomMembers } from "./room-members";
 
-/** Events per D1 round trip. */
+/** Events (and member changes) per D1 round trip. */
 const BATCH_EVENTS = 500;
 /** Batches per alarm run before yielding (the alarm re-arms at once). */
 const BATCHES_PER_RUN = 10;
@@ -19,6 +20,7 @@ const MAX_BACKOFF_MS = 60_000;
 
 export interface OutboxStatus {
   pending: number;
+  pendingMembers: number;
   flushedSeq: number;
   consecutiveFailures: number;
   lastError?: string;
@@ -32,6 +34,7 @@ export class D1Outbox {
   constructor(
     private readonly storage: DurableObjectStorage,
     private readonly log: RoomLog,
+    private readonly members: RoomMembers,
     private readonly d1: D1Store,
     private readonly config: RoomConfig,
   ) {}
@@ -41,7 +44,7 @@ export class D1Outbox {
     this.#alarmScheduled = (await this.storage.getAlarm()) !== null;
   }
 
-  /** Called after each accepted event. Never waits for D1. */
+  /** Called after each accepted event or member change. Never waits for D1. */
   schedule(now: number): void {
     if (this.#alarmScheduled) return;
     this.#armAt(now + this.config.flushDelayMs);
@@ -50,6 +53,7 @@ export class D1Outbox {
   status(): OutboxStatus {
     return {
       pending: this.log.unflushedCount,
+      pendingMembers: this.members.unflushedCount,
       flushedSeq: this.log.flushedSeq,
       consecutiveFailures: this.#failures,
       ...(this.#lastError ? { lastError: this.#lastError } : {}),
@@ -61,21 +65,26 @@ export class D1Outbox {
     this.#alarmScheduled = false;
     const room = this.log.room;
     if (!room) return;
-    for (let run = 0; run < BATCHES_PER_RUN && this.log.unflushedCount > 0; run++) {
-      const batch = this.log.unflushed(BATCH_EVENTS);
+    for (let run = 0; run < BATCHES_PER_RUN; run++) {
+      const events = this.log.unflushed(BATCH_EVENTS);
+      const members = this.members.unflushed(BATCH_EVENTS);
+      if (events.length === 0 && members.length === 0) break;
       try {
-        await this.d1.write(room, batch);
+        await this.d1.write(room, events, members);
       } catch (error) {
         this.#retryLater(room, error);
         return;
       }
       this.#failures = 0;
       this.#lastError = undefined;
-      this.log.markFlushed(batch[batch.length - 1]!.seq);
+      const last = events[events.length - 1];
+      if (last) this.log.markFlushed(last.seq);
+      this.members.markFlushed(members);
     }
     const now = Date.now();
     this.log.trim(this.config.tailEvents, now - this.config.tailSeconds * 1000);
-    if (this.log.unflushedCount > 0) this.#armAt(now + this.config.flushDelayMs); // more arrived meanwhile, or the run yielded
+    // More arrived while we awaited D1, or the run yielded: go again.
+    if (this.log.unflushedCount > 0 || this.members.unflushedCount > 0) this.#armAt(now + this.config.flushDelayMs);
   }
 
   #retryLater(room: string, error: unknown): void {

@@ -4,6 +4,7 @@
  * idempotent (keyed by room and seq) so a retried flush never duplicates.
  */
 import { EncodedEvent } from "./encoded-event";
+import type { MemberChange } from "./room-members";
 
 /** D1 caps a statement's size; events are sent in chunks of at most this many bytes. */
 const MAX_STATEMENT_BYTES = 512 * 1024;
@@ -26,15 +27,20 @@ const UPSERT_ROOM = `
 INSERT INTO rooms (room, last_seq, updated_at) VALUES (?1, ?2, ?3)
 ON CONFLICT (room) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq), updated_at = excluded.updated_at`;
 
+const UPSERT_MEMBERS = `
+INSERT INTO members (user_id, room, last_read, updated_at)
+SELECT json_extract(value, '$[0]'), ?2, json_extract(value, '$[1]'), ?3 FROM json_each(?1) WHERE true
+ON CONFLICT (user_id, room) DO UPDATE SET last_read = max(last_read, excluded.last_read), updated_at = excluded.updated_at`;
+
 type MessageRow = { seq: number; envelope: string; from_role: string | null };
 const toEvent = (row: MessageRow) => new EncodedEvent(row.seq, row.envelope, undefined, row.from_role);
 
 export class D1Store {
   constructor(private readonly db: D1Database) {}
 
-  /** Writes events (all of one room) in one D1 round trip. */
-  async write(room: string, events: EncodedEvent[]): Promise<void> {
-    if (events.length === 0) return;
+  /** Writes a room's events and member changes in one D1 round trip. */
+  async write(room: string, events: EncodedEvent[], members: MemberChange[] = []): Promise<void> {
+    if (events.length === 0 && members.length === 0) return;
     const statements: D1PreparedStatement[] = [];
     let chunk: string[] = [];
     let bytes = 0;
@@ -50,8 +56,13 @@ export class D1Store {
       bytes += event.json.length + 1;
     }
     flushChunk();
-    const last = events[events.length - 1]!;
-    statements.push(this.db.prepare(UPSERT_ROOM).bind(room, last.seq, Date.now()));
+    const now = Date.now();
+    const last = events[events.length - 1];
+    if (last) statements.push(this.db.prepare(UPSERT_ROOM).bind(room, last.seq, now));
+    if (members.length > 0) {
+      const rows = JSON.stringify(members.map((m) => [m.userId, m.lastRead]));
+      statements.push(this.db.prepare(UPSERT_MEMBERS).bind(rows, room, now));
+    }
     await this.db.batch(statements);
   }
 

@@ -85,5 +85,5 @@ export const sendRead: RouteHandler = async (request, env) => {
 
 export const listPresence: RouteHandler = async (request, env) => {
   const { room } = await roomRequest(request, env);
-  return json({ members: await roomStub(env, room).members(room) });
+  return json({ members: await roomStub(env, room).presenceMembers(room) });
 };
