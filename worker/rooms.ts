@@ -14,7 +14,12 @@ export function roomIdFrom(raw: string | undefined): string {
   } catch {
     throw new ApiError("invalid_room", "room id is not valid percent-encoding");
   }
-  if (!v.is(roomIdSchema, room)) throw new ApiError("invalid_room", "room ids match ^[A-Za-z0-9_\\-=@,.;:]{1,164}$");
+  return requireRoomId(room);
+}
+
+/** A room id as given (in a body: no decoding), checked against the contract's pattern. */
+export function requireRoomId(room: unknown, where = "room id"): string {
+  if (!v.is(roomIdSchema, room)) throw new ApiError("invalid_room", `${where}: room ids match ^[A-Za-z0-9_\\-=@,.;:]{1,164}$`);
   return room;
 }
 

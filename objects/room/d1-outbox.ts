@@ -42,6 +42,8 @@ export class D1Outbox {
   /** Learns whether an alarm survived hibernation, so schedule() won't push it back. */
   async load(): Promise<void> {
     this.#alarmScheduled = (await this.storage.getAlarm()) !== null;
+    // Unflushed events with no alarm to flush them (a lost or abandoned alarm): flush on wake, not on the next send.
+    if (!this.#alarmScheduled && (this.log.unflushedCount > 0 || this.members.unflushedCount > 0)) this.#armAt(Date.now());
   }
 
   /** Called after each accepted event or member change. Never waits for D1. */

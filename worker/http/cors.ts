@@ -22,13 +22,25 @@ export function corsFor(env: Env): Cors {
   let pair = byConfig.get(key);
   if (!pair) {
     const origins = allowlist(env);
-    pair = cors({
+    const base = cors({
       origin: origins === "*" ? "*" : (origin: string) => (origins.includes(origin) ? origin : undefined),
       allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
       allowHeaders: ["authorization", "content-type", "last-event-id"],
       exposeHeaders: ["retry-after"],
       maxAge: 600,
     });
+    // itty only puts expose-headers on preflights; browsers read it from the actual response (429 Retry-After).
+    pair = {
+      preflight: base.preflight,
+      corsify: (response, request) => {
+        const out = base.corsify(response, request);
+        if (out.status === 101) return out; // an upgraded WebSocket's headers are immutable, and CORS does not apply
+        if (out.headers.has("access-control-allow-origin")) out.headers.set("access-control-expose-headers", "retry-after");
+        // With an allowlist the answer depends on Origin: caches must key on it.
+        if (origins !== "*") out.headers.append("vary", "Origin");
+        return out;
+      },
+    };
     byConfig.set(key, pair);
   }
   return pair;

@@ -8,7 +8,7 @@ import type { Envelope } from "../../protocol/envelope";
 import { authenticateTrigger } from "../auth/notify-secret";
 import { readJsonBody } from "../http/body";
 import { json } from "../http/errors";
-import { roomIdFrom, roomStub, unwrap } from "../rooms";
+import { requireRoomId, roomIdFrom, roomStub, unwrap } from "../rooms";
 import { bodyLimit, type RouteHandler } from "./context";
 
 export const notifyRoom: RouteHandler = async (request, env) => {
@@ -23,6 +23,7 @@ export const notifyRoom: RouteHandler = async (request, env) => {
 export const notifyRooms: RouteHandler = async (request, env) => {
   await authenticateTrigger(request, env);
   const { rooms, ...event } = await readJsonBody(request, batchNotifyBodySchema, bodyLimit(env));
+  rooms.forEach((room, i) => requireRoomId(room, `rooms.${i}`));
   const results = await Promise.all(rooms.map(async (room) => unwrap<AcceptedMessage>(await roomStub(env, room).notify(room, event))));
   const messages: Envelope[] = results.map((result) => result.message);
   const anyCreated = results.some((result) => result.created);
