@@ -147,7 +147,7 @@ export class ChatRoom extends DurableObject<Env> {
       case "/ws":
         return this.openWebSocket(call);
       case "/events":
-        return this.openEventStream(call);
+        return this.openEventStream(call, request.signal);
       case "/messages":
         return this.readMessages(call, request.signal);
       default:
@@ -170,13 +170,15 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   /** SSE: `retry:`, the missed events after the resume point, then live, with heartbeats. */
-  private openEventStream(call: StreamCall): Response {
+  private openEventStream(call: StreamCall, signal: AbortSignal): Response {
     const subscriber = new SseSubscriber(call.user, (closed) => {
       this.hub.detach(closed);
       this.streams.delete(closed);
       this.stopHeartbeatIfIdle();
     });
     this.streams.add(subscriber);
+    // A cancelled body already errors the writer; the signal covers a client that goes before any byte is read.
+    signal.addEventListener("abort", () => subscriber.close(), { once: true });
     this.startHeartbeat();
     this.hub
       .attach(subscriber, call.after ?? this.log.lastSeq, () => subscriber.start(SSE_RETRY_MS))

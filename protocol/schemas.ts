@@ -53,16 +53,24 @@ const notifyFields = {
   push: v.optional(pushOptionSchema),
 };
 
+/** A notify that uses the chat event name must look like a chat message: `data.text`. */
+const chatEventHasText = <T extends { event: string; data: Record<string, unknown> }>(body: T) =>
+  body.event !== "message" || (typeof body.data.text === "string" && body.data.text.length > 0);
+const CHAT_EVENT_TEXT = "data.text: events named \"message\" are chat messages and need a non-empty text";
+
 /** `POST /rooms/:room/notify` */
-export const notifyBodySchema = v.object(notifyFields);
+export const notifyBodySchema = v.pipe(v.object(notifyFields), v.check(chatEventHasText, CHAT_EVENT_TEXT));
 export type NotifyBody = v.InferOutput<typeof notifyBodySchema>;
 
 /** `POST /notify`: one event to many rooms. */
-export const batchNotifyBodySchema = v.object({
-  // Each id is checked by the Worker, so a bad one is `invalid_room` like everywhere else.
-  rooms: v.pipe(v.array(v.string()), v.minLength(1), v.maxLength(100), v.check((rooms) => new Set(rooms).size === rooms.length, "must not repeat a room")),
-  ...notifyFields,
-});
+export const batchNotifyBodySchema = v.pipe(
+  v.object({
+    // Each id is checked by the Worker, so a bad one is `invalid_room` like everywhere else.
+    rooms: v.pipe(v.array(v.string()), v.minLength(1), v.maxLength(100), v.check((rooms) => new Set(rooms).size === rooms.length, "must not repeat a room")),
+    ...notifyFields,
+  }),
+  v.check(chatEventHasText, CHAT_EVENT_TEXT),
+);
 
 /** `POST /rooms/:room/read` */
 export const readBodySchema = v.object({ seq: v.pipe(v.number(), v.integer(), v.minValue(0)) });
@@ -86,7 +94,8 @@ export const roomQuerySchema = v.object({
   after: seqParam,
   before: v.optional(v.pipe(v.string(), v.regex(/^\d{1,15}$/, "must be a non-negative integer"), v.transform(Number), v.minValue(1, "must be at least 1"))),
   wait: v.optional(v.pipe(v.string(), v.regex(/^\d{1,6}(\.\d+)?$/, "must be a non-negative number of seconds"), v.transform(Number))),
-  limit: v.optional(v.pipe(v.string(), v.regex(/^\d{1,6}$/, "must be a positive integer"), v.transform(Number), v.minValue(1, "must be at least 1"), v.maxValue(1000, "must be at most 1000"))),
+  // The upper bound is MAX_PAGE_LIMIT, checked where the configuration is known.
+  limit: v.optional(v.pipe(v.string(), v.regex(/^\d{1,6}$/, "must be a positive integer"), v.transform(Number), v.minValue(1, "must be at least 1"))),
   token: v.optional(v.string()),
 });
 export type RoomQuery = v.InferOutput<typeof roomQuerySchema>;

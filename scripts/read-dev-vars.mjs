@@ -3,7 +3,13 @@ import { readFileSync } from "node:fs";
 
 export function readDevVars(path = ".dev.vars") {
   const vars = {};
-  for (const line of readFileSync(path, "utf8").split("\n")) {
+  let text;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return vars; // no file yet: callers say what to do
+  }
+  for (const line of text.split("\n")) {
     const match = line.match(/^\s*([A-Z0-9_]+)\s*=\s*(.*)\s*$/);
     if (!match) continue;
     const raw = match[2];

@@ -22,7 +22,7 @@ if (!sub) {
 }
 const { JWT_SECRET } = readDevVars(values.vars);
 if (!JWT_SECRET) {
-  console.error(`no JWT_SECRET in ${values.vars}: run npm start once (it creates the file)`);
+  console.error(`no JWT_SECRET in ${values.vars}: run \`npm start\` once (it creates the file), or \`node scripts/dev-vars.mjs\``);
   process.exit(1);
 }
 const claims = { name: values.name ?? sub };

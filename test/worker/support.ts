@@ -26,13 +26,16 @@ export function get(path: string, token?: string, headers: Record<string, string
 
 /**
  * Asserts the contract's error: the status, a JSON body that is exactly
- * {"error":{"code","message"}} with a non-empty human message, and the code.
+ * {"error":{"code","message"}} with a non-empty human message, and the code
+ * (legacy routes may also carry `success: false`).
  */
 export async function expectError(response: Response, status: number, code: string): Promise<string> {
   const text = await response.text();
   expect({ status: response.status, text }).toMatchObject({ status });
   expect(response.headers.get("content-type")).toMatch(/^application\/json/);
-  const body = JSON.parse(text);
+  const { success, ...body } = JSON.parse(text);
+  // The legacy polling API (SPEC §9) adds `success: false` for its old clients; nothing else may be added.
+  if (success !== undefined) expect(success).toBe(false);
   expect(Object.keys(body)).toEqual(["error"]);
   expect(Object.keys(body.error).sort()).toEqual(["code", "message"]);
   expect(body.error.code).toBe(code);

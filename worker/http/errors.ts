@@ -15,8 +15,8 @@ export class ApiError extends Error {
   }
 }
 
-export function errorResponse(code: ErrorCode, message: string, retryAfter?: number): Response {
-  const body: ErrorBody = { error: { code, message } };
+export function errorResponse(code: ErrorCode, message: string, retryAfter?: number, extra: Record<string, unknown> = {}): Response {
+  const body: ErrorBody = { ...extra, error: { code, message } };
   const headers: Record<string, string> = { "content-type": "application/json; charset=utf-8" };
   if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter);
   return new Response(JSON.stringify(body), { status: ERROR_STATUS[code], headers });

@@ -10,12 +10,14 @@ import { describeIssues } from "../../protocol/schemas";
 import type { AcceptedMessage } from "../../objects/ChatRoom";
 import { configFrom } from "../../server/config";
 import { readJsonBody } from "../http/body";
-import { ApiError, json } from "../http/errors";
+import { ApiError, errorResponse, json } from "../http/errors";
 import { parseQuery } from "../http/query";
 import { forwardStream, roomStub, unwrap } from "../rooms";
 import { bodyLimit, roomRequest, type RouteHandler } from "./context";
 
-const sessionIdSchema = v.pipe(v.string(), v.regex(/^\d{1,18}$/, "chat session ids are numbers"));
+/** Canonical decimal numbers only (no leading zeros), small enough to be exact in JSON. */
+const SESSION_ID = /^(0|[1-9]\d{0,14})$/;
+const sessionIdSchema = v.pipe(v.string(), v.regex(SESSION_ID, "chat session ids are whole numbers without leading zeros"));
 
 const pollQuerySchema = v.object({
   lastMessageId: v.optional(v.pipe(v.string(), v.regex(/^\d{1,15}$/, "must be a non-negative integer"), v.transform(Number))),
@@ -24,7 +26,7 @@ const pollQuerySchema = v.object({
 });
 
 const postBodySchema = v.object({
-  chat_session_id: v.union([v.pipe(v.number(), v.integer(), v.minValue(0)), v.pipe(v.string(), v.regex(/^\d{1,18}$/))], "must be a chat session number"),
+  chat_session_id: v.union([v.pipe(v.number(), v.safeInteger(), v.minValue(0)), v.pipe(v.string(), v.regex(SESSION_ID))], "must be a chat session number"),
   message: v.pipe(v.string(), v.minLength(1, "must not be empty")),
 });
 
@@ -66,7 +68,19 @@ export function toLegacyMessage(envelope: Envelope, sessionId: number, senderRol
   };
 }
 
-export const legacyPoll: RouteHandler = async (request, env) => {
+/** Legacy clients test `success`: their errors keep the contract's shape and add `success: false`. */
+function withLegacyErrors(handler: RouteHandler): RouteHandler {
+  return async (request, env, ctx) => {
+    try {
+      return await handler(request, env, ctx);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      return errorResponse(error.code, error.message, error.retryAfter, { success: false });
+    }
+  };
+}
+
+export const legacyPoll: RouteHandler = withLegacyErrors(async (request, env) => {
   const sessionId = sessionIdFrom(request.params.sessionId);
   const { url, caller } = await roomRequest(request, env, sessionRoom(sessionId));
   const query = parseQuery(url, pollQuerySchema);
@@ -85,12 +99,12 @@ export const legacyPoll: RouteHandler = async (request, env) => {
   const page = (await response.json()) as { messages: Envelope[]; senderRoles: (string | null)[]; lastRead: number };
   const messages = page.messages.map((envelope, i) => toLegacyMessage(envelope, Number(sessionId), page.senderRoles[i] ?? null, page.lastRead));
   return json({ messages, longPolling });
-};
+});
 
-export const legacyPost: RouteHandler = async (request, env) => {
+export const legacyPost: RouteHandler = withLegacyErrors(async (request, env) => {
   const body = await readJsonBody(request, postBodySchema, bodyLimit(env));
   const sessionId = sessionIdFrom(String(body.chat_session_id));
   const { room, caller } = await roomRequest(request, env, sessionRoom(sessionId));
   const { message } = unwrap<AcceptedMessage>(await roomStub(env, room).send(caller, { data: { text: body.message } }));
   return json({ success: true, messageId: message.seq });
-};
+});
