@@ -9,6 +9,15 @@ import type { EncodedEvent } from "./encoded-event";
 import type { EncodedSignal } from "./encoded-signal";
 import type { Subscriber } from "./subscriber";
 
+/**
+ * A socket whose unsent frames exceed this is a consumer that stopped
+ * reading: it is closed rather than allowed to grow the room's memory, and
+ * the client resumes with `?after=<last seq>` when it is ready.
+ */
+export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** "Try Again Later": the client should reconnect and resume. */
+export const CLOSE_SLOW_CONSUMER = 1013;
+
 /** What a socket carries through hibernation. */
 export interface SocketAttachment {
   user: UserRef;
@@ -53,9 +62,13 @@ export class WebSocketSubscriber implements Subscriber {
   private sendText(text: string): boolean {
     try {
       this.socket.send(text);
-      return true;
     } catch {
       return false; // the socket is gone; the Hub drops it
     }
+    if ((this.socket.bufferedAmount ?? 0) > MAX_BUFFERED_BYTES) {
+      this.close(CLOSE_SLOW_CONSUMER, "too far behind: reconnect with ?after=<last seq>");
+      return false;
+    }
+    return true;
   }
 }
