@@ -231,7 +231,8 @@ export class ChatRoom extends DurableObject<Env> {
       return;
     }
     if (raw === "ping") return void socket.send("pong");
-    if (raw.length > this.config.maxMessageBytes + 1024) {
+    // A coarse cap before parsing; the exact data limit is checked with the send (and answers with its clientId).
+    if (raw.length > 4 * this.config.maxMessageBytes + 4096) {
       subscriber.sendFrame({ type: "error", code: "payload_too_large", message: `frames are limited to ${this.config.maxMessageBytes} bytes of data` });
       return;
     }

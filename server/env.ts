@@ -28,4 +28,6 @@ export interface Env {
   IDEMPOTENCY_WINDOW_SECONDS?: string;
   PRESENCE_GRACE_MS?: string;
   SSE_HEARTBEAT_SECONDS?: string;
+  /** "1" enables POST /dev/token (local development only: .dev.vars, never wrangler.toml). */
+  DEV_TOKENS?: string;
 }

@@ -8,6 +8,7 @@ import type { Env } from "../server/env";
 import { corsFor } from "./http/cors";
 import { ApiError, errorResponse, json } from "./http/errors";
 import type { RouteHandler } from "./routes/context";
+import { mintDevToken } from "./routes/dev-token";
 import { legacyPoll, legacyPost } from "./routes/legacy";
 import { listUnread } from "./routes/unread";
 import { notifyRoom, notifyRooms, roomStatus } from "./routes/notify";
@@ -30,6 +31,7 @@ const ROUTES: [Method, string, RouteHandler][] = [
   ["GET", "/me/unread", listUnread],
   ["GET", "/api/chat/messages/:sessionId", legacyPoll],
   ["POST", "/api/chat/message", legacyPost],
+  ["POST", "/dev/token", mintDevToken],
 ];
 
 function buildRouter() {

@@ -1,0 +1,154 @@
+/**
+ * WebSocket transport: `GET /rooms/:room/ws?token=…&after=SEQ`. Opens when
+ * the `welcome` frame arrives (a socket that opens but is never welcomed is
+ * not connected). Sends the text `ping` every `pingIntervalMs` (answered by
+ * the runtime without waking the room) and drops the socket when nothing at
+ * all comes back within `pongTimeoutMs`: half-open sockets behind NATs and
+ * proxies otherwise look alive forever.
+ */
+import type { ServerFrame } from "../../../protocol/frames.js";
+import type { ClientFrame } from "../frames.js";
+import { RoomError } from "../errors.js";
+import type { Transport, TransportEvents } from "./transport.js";
+
+/** The subset of the WebSocket API the transport uses (the browser's, Node 22's, or `ws`). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: "open" | "message" | "close" | "error", listener: (event: any) => void): void;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+const OPEN = 1;
+
+export interface WebSocketTransportOptions {
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
+}
+
+export class WebSocketTransport implements Transport {
+  readonly kind = "websocket" as const;
+  #socket?: WebSocketLike;
+  #welcomed = false;
+  #ended = false;
+  #pingTimer?: ReturnType<typeof setInterval>;
+  #pongTimer?: ReturnType<typeof setTimeout>;
+
+  constructor(
+    private readonly url: (after: number | undefined) => string,
+    private readonly Impl: WebSocketConstructor,
+    private readonly events: TransportEvents,
+    private readonly options: WebSocketTransportOptions,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.#welcomed && !this.#ended;
+  }
+
+  open(after: number | undefined): void {
+    let socket: WebSocketLike;
+    try {
+      socket = new this.Impl(this.url(after));
+    } catch {
+      // A constructor that throws (a blocked or broken WebSocket, a URL it refuses). The cause is
+      // unknown here, so report none: the Room asks the server whether it is the transport.
+      queueMicrotask(() => this.#end());
+      return;
+    }
+    this.#socket = socket;
+    socket.addEventListener("message", (event: { data: unknown }) => this.#onMessage(event.data));
+    socket.addEventListener("close", () => this.#end());
+    socket.addEventListener("error", () => {
+      // A close event follows; some implementations skip it after a failed handshake, so end here too.
+      if (socket.readyState !== OPEN) this.#end();
+    });
+  }
+
+  sendFrame(frame: ClientFrame): boolean {
+    if (!this.isOpen || this.#socket?.readyState !== OPEN) return false;
+    try {
+      this.#socket.send(JSON.stringify(frame));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#stopTimers();
+    try {
+      this.#socket?.close(1000, "client closed");
+    } catch {
+      // not open yet or already closing
+    }
+  }
+
+  #onMessage(data: unknown): void {
+    if (this.#ended) return;
+    this.#alive();
+    if (typeof data !== "string" || data === "pong") return;
+    let frame: ServerFrame;
+    try {
+      frame = JSON.parse(data) as ServerFrame;
+    } catch {
+      return; // not ours to understand
+    }
+    switch (frame.type) {
+      case "welcome":
+        this.#welcomed = true;
+        this.#startPings();
+        this.events.opened(this, { seq: frame.seq, user: frame.user, presence: frame.presence });
+        return;
+      case "message":
+        this.events.envelope(this, frame.message);
+        return;
+      case "presence":
+      case "typing":
+      case "read":
+        this.events.signal(this, frame);
+        return;
+      case "ack":
+      case "error":
+        this.events.reply(this, frame);
+        return;
+      case "pong":
+        return;
+    }
+  }
+
+  #startPings(): void {
+    this.#pingTimer = setInterval(() => {
+      if (this.#socket?.readyState !== OPEN) return;
+      try {
+        this.#socket.send("ping");
+      } catch {
+        return;
+      }
+      this.#pongTimer ??= setTimeout(() => {
+        this.#end(new RoomError("timeout", `no answer to ping within ${this.options.pongTimeoutMs} ms`));
+      }, this.options.pongTimeoutMs);
+    }, this.options.pingIntervalMs);
+  }
+
+  /** Anything from the server proves the socket is alive. */
+  #alive(): void {
+    clearTimeout(this.#pongTimer);
+    this.#pongTimer = undefined;
+  }
+
+  #stopTimers(): void {
+    clearInterval(this.#pingTimer);
+    clearTimeout(this.#pongTimer);
+    this.#pongTimer = undefined;
+  }
+
+  #end(error?: RoomError): void {
+    if (this.#ended) return;
+    const wasOpen = this.#welcomed;
+    this.close();
+    this.events.closed(this, error ? { wasOpen, error } : { wasOpen });
+  }
+}
