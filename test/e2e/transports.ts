@@ -401,9 +401,10 @@ export class RawStream extends Awaitable {
   }
 }
 
-/** Parses SSE text into blocks of fields (comments kept as `comment`). */
+/** Parses the complete blocks of SSE text into fields (comments kept as `comment`). */
 export function sseBlocks(text: string): Record<string, string>[] {
-  return text
+  const end = text.lastIndexOf("\n\n");
+  return (end === -1 ? "" : text.slice(0, end))
     .split("\n\n")
     .filter((block) => block.length > 0)
     .map((block) => {
