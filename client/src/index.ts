@@ -3,6 +3,7 @@
  * its events, send. See client/README.md.
  */
 export { connect } from "./connect.js";
+export { unreadCounts, type UnreadCounts, type UnreadRoom, type UnreadOptions } from "./unread.js";
 export { Room, type HistoryOptions, type HistoryPage, type SendOptions } from "./room.js";
 export type { Ack } from "./outbox.js";
 export type { ConnectOptions } from "./options.js";

@@ -97,6 +97,23 @@ describe("presence", () => {
     socket.close();
   });
 
+  it("others see a long-poll member join, and an SSE member join and leave", async () => {
+    const room = "presence-seen";
+    const alice = await tokenFor("alice");
+    const watcher = await TestSocket.open(room, alice);
+    await watcher.next((f) => f.type === "welcome");
+
+    await call(`/rooms/${room}/messages?after=0`, { headers: { authorization: `Bearer ${await tokenFor("dave")}` } });
+    expect(await watcher.next((f) => f.type === "presence")).toEqual({ type: "presence", action: "join", user: { id: "dave", name: "Dave" } });
+
+    const stream = await openSse(room, await tokenFor("carol"));
+    await stream.until("retry:");
+    expect(await watcher.next((f) => f.type === "presence")).toEqual({ type: "presence", action: "join", user: { id: "carol", name: "Carol" } });
+    await stream.close();
+    expect(await watcher.next((f) => f.type === "presence")).toEqual({ type: "presence", action: "leave", user: { id: "carol", name: "Carol" } });
+    watcher.close();
+  });
+
   it("is rebuilt from the sockets' attachments after hibernation", async () => {
     const room = "presence-hibernation";
     const alice = await tokenFor("alice");
@@ -171,6 +188,13 @@ describe("read receipts", () => {
     expect(await b.next((f) => f.type === "error")).toMatchObject({ code: "invalid_body" });
     // No read frame for alice's seq 1 ever arrived.
     expect(b.frames.filter((f) => f.type === "read")).toHaveLength(0);
+
+    // The pointers live in the room's storage: after eviction, an older receipt still moves nothing.
+    await evictDurableObject(env.ROOMS.get(env.ROOMS.idFromName(room)));
+    // (Sequential HTTP calls: had the pointer been lost, the read of 2 would broadcast first.)
+    expect((await read(2)).status).toBe(204);
+    expect((await read(3)).status).toBe(204);
+    expect(await b.next((f) => f.type === "read")).toEqual({ type: "read", user: { id: "alice", name: "Alice" }, seq: 3 });
     b.close();
   });
 });
