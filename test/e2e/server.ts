@@ -78,7 +78,12 @@ export class DevServer {
     child.stdout!.on("data", (chunk) => output.push(String(chunk)));
     child.stderr!.on("data", (chunk) => output.push(String(chunk)));
     const server = new DevServer(`http://127.0.0.1:${port}`, port, persistDir, { ...options, persistDir, port }, child, output);
-    await server.waitUntilReady();
+    try {
+      await server.waitUntilReady();
+    } catch (error) {
+      await server.crash(); // never leave a half-started wrangler (and its workerd) behind
+      throw error;
+    }
     return server;
   }
 

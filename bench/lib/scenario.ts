@@ -1,0 +1,62 @@
+/**
+ * What a benchmark scenario is, for the one runner (bench/run.ts).
+ *
+ * A scenario measures one thing (long-poll wake latency, WebSocket fan-out,
+ * throughput …) for several *series*: ours, and what a user would pick
+ * instead (a simulated polling loop, Socket.io, a raw ws server …), in the
+ * same run against the same server. The runner calls `run` several times and
+ * reports every figure as the median of those runs with their spread; the
+ * first series is ours, and every other one is shown beside it with the
+ * ratio other/ours.
+ */
+import type { DevServer } from "../../test/e2e/server.ts";
+
+export type Mode = "full" | "quick";
+
+export interface BenchContext {
+  server: DevServer;
+  /** http://127.0.0.1:<port> */
+  url: string;
+  notifySecret: string;
+  jwtSecret: string;
+  mode: Mode;
+  /** Progress lines (stderr, so stdout stays the table). */
+  log(message: string): void;
+  /** Per-round detail, shown with --verbose. */
+  debug(message: string): void;
+  /** Aborted when the bench's overall time limit is reached. */
+  signal: AbortSignal;
+}
+
+/** What one series produced in one run. */
+export interface SeriesRun {
+  /** One sample per delivery, in milliseconds (latency scenarios). */
+  latenciesMs: number[];
+  /** Deliveries that should have happened, and those that did (each counted once). */
+  expected: number;
+  delivered: number;
+  /** Deliveries received more than once (should be 0). */
+  duplicates: number;
+  /** Side figures worth recording (request round trips, request rates …), one value per run. */
+  extra?: Record<string, number>;
+}
+
+export interface SeriesInfo {
+  key: string;
+  label: string;
+  /** One line: what this series is, for the docs and the JSON. */
+  description: string;
+}
+
+export interface Scenario<P extends object = object> {
+  id: string;
+  /** The table's scenario column, e.g. "long-poll wake, 200 held polls". */
+  title(params: P): string;
+  /** series[0] is ours. */
+  series: SeriesInfo[];
+  /** Sizes for a mode (every count and duration is bounded here); undefined: not run in that mode. */
+  params(mode: Mode): P | undefined;
+  /** Runs before the measured runs (cold object, JIT); its figures are discarded. */
+  warmup?(ctx: BenchContext, params: P): Promise<void>;
+  run(ctx: BenchContext, params: P, runIndex: number): Promise<Record<string, SeriesRun>>;
+}
