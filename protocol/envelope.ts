@@ -33,16 +33,7 @@ export const CHAT_MESSAGE_EVENT = "message";
  * keys out rather than setting them to undefined (JSON.stringify would drop
  * them anyway, but tests and clients compare objects).
  */
-export function makeEnvelope(fields: {
-  room: string;
-  seq: number;
-  id: string;
-  event: string;
-  from?: UserRef;
-  data: EventData;
-  ts: string;
-  clientId?: string;
-}): Envelope {
+export function makeEnvelope(fields: Envelope): Envelope {
   const envelope: Envelope = { room: fields.room, seq: fields.seq, id: fields.id, event: fields.event } as Envelope;
   if (fields.from) envelope.from = { id: fields.from.id, name: fields.from.name };
   envelope.data = fields.data;

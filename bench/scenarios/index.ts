@@ -5,5 +5,6 @@
  */
 import type { Scenario } from "../lib/scenario.ts";
 import { longPollWake } from "./long-poll-wake.ts";
+import { websocketFanout } from "./websocket-fanout.ts";
 
-export const SCENARIOS: Scenario<any>[] = [longPollWake(50, true), longPollWake(200, false)];
+export const SCENARIOS: Scenario<any>[] = [longPollWake(50, true), longPollWake(200, false), websocketFanout(100)];
