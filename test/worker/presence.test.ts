@@ -32,6 +32,17 @@ async function openSse(room: string, token: string) {
   };
 }
 
+/** Alice and Bob, each with one WebSocket in `room` that has had its welcome. */
+async function aliceAndBob(room: string) {
+  const alice = await tokenFor("alice");
+  const bob = await tokenFor("bob");
+  const a = await TestSocket.open(room, alice);
+  const b = await TestSocket.open(room, bob);
+  await a.next((f) => f.type === "welcome");
+  await b.next((f) => f.type === "welcome");
+  return { alice, bob, a, b };
+}
+
 describe("presence", () => {
   it("announces a user's first connection and lists each user once with a count", async () => {
     const room = "presence-count";
@@ -116,12 +127,7 @@ describe("presence", () => {
 
   it("is rebuilt from the sockets' attachments after hibernation", async () => {
     const room = "presence-hibernation";
-    const alice = await tokenFor("alice");
-    const bob = await tokenFor("bob");
-    const a = await TestSocket.open(room, alice);
-    const b = await TestSocket.open(room, bob);
-    await a.next((f) => f.type === "welcome");
-    await b.next((f) => f.type === "welcome");
+    const { alice, bob, a, b } = await aliceAndBob(room);
     await evictDurableObject(env.ROOMS.get(env.ROOMS.idFromName(room)));
     const members = await presenceOf(room, alice);
     expect(members.map((m: any) => [m.id, m.connections]).sort()).toEqual([["alice", 1], ["bob", 1]]);
@@ -133,12 +139,7 @@ describe("presence", () => {
 describe("typing", () => {
   it("reaches everyone but the typist, throttled per user, over WebSocket and HTTP", async () => {
     const room = "typing";
-    const alice = await tokenFor("alice");
-    const bob = await tokenFor("bob");
-    const a = await TestSocket.open(room, alice);
-    const b = await TestSocket.open(room, bob);
-    await a.next((f) => f.type === "welcome");
-    await b.next((f) => f.type === "welcome");
+    const { alice, bob, a, b } = await aliceAndBob(room);
 
     a.send({ type: "typing" });
     a.send({ type: "typing" }); // throttled: within a second of the first
