@@ -27,6 +27,15 @@ export default defineConfig(async () => {
                   ROOM_TAIL_EVENTS: "20",
                   D1_FLUSH_DELAY_MS: "10",
                   PRESENCE_GRACE_MS: "200",
+                  // `npm run fuzz` sets these; `npm test` runs the fuzz suites' fixed sample (test/worker/fuzz-support.ts).
+                  FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
+                  FUZZ_SEED: process.env.FUZZ_SEED ?? "",
+                  // Production's endpoint policy whatever a local .dev.vars says (the push tests check refusals),
+                  // and a fixed VAPID key pair (test-only) so pushes are built the same with or without .dev.vars.
+                  PUSH_ALLOW_HTTP_ENDPOINTS: "",
+                  VAPID_PUBLIC_KEY: "BBzL5u_VtSGTtXDuYrxsVwRnb8AbqW4pRTS8VGWnkbDH70k7cJycWE0ZXELAw-uda1uKxQtoylW2KNJ7qAgyb-c",
+                  VAPID_PRIVATE_KEY: "6mwUGFn-7flc8ZuNO_--cmnO6IvaGuptTAa65vF0Nik",
+                  VAPID_SUBJECT: "mailto:tests@rooms.test",
                 },
               },
             }),

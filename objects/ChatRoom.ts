@@ -24,9 +24,10 @@ import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
 import { CHAT_MESSAGE_EVENT, type Envelope, type EventData, type UserRef } from "../protocol/envelope";
 import type { PresenceMember, WelcomeFrame } from "../protocol/frames";
-import { clientFrameSchema, describeIssues, type NotifyBody, type SendBody } from "../protocol/schemas";
+import { clientFrameSchema, describeIssues, type NotifyBody, type PushOption, type SendBody } from "../protocol/schemas";
 import { configFrom, type RoomConfig } from "../server/config";
 import type { Env } from "../server/env";
+import { PushStore } from "../server/push/store";
 import { D1Outbox, type OutboxStatus } from "./room/d1-outbox";
 import { D1Store } from "./room/d1-store";
 import type { EncodedEvent } from "./room/encoded-event";
@@ -34,6 +35,7 @@ import { EncodedSignal } from "./room/encoded-signal";
 import { Hub } from "./room/hub";
 import { LongPollSubscriber } from "./room/long-poll-subscriber";
 import { Presence } from "./room/presence";
+import { PushQueue, type PushQueueStatus } from "./room/push-queue";
 import { RateLimiter } from "./room/rate-limiter";
 import { RoomMembers } from "./room/room-members";
 import { fail, ok, ROOM_CONTEXT_HEADER, type Caller, type RoomResult, type StreamCall } from "./room/room-api";
@@ -64,6 +66,7 @@ export class ChatRoom extends DurableObject<Env> {
   private readonly hub: Hub;
   private readonly sendLimiter: RateLimiter;
   private readonly members: RoomMembers;
+  private readonly pushQueue: PushQueue;
   /** Socket → subscriber, rebuilt once per wake (never parse attachments per event). */
   private readonly sockets = new Map<WebSocket, WebSocketSubscriber>();
   private readonly streams = new Set<SseSubscriber>();
@@ -81,10 +84,14 @@ export class ChatRoom extends DurableObject<Env> {
     this.presence = new Presence((signal) => this.hub.signal(signal), this.config.presenceGraceMs);
     this.hub = new Hub(this.log, this.history, this.presence);
     this.sendLimiter = new RateLimiter(this.config.sendRatePerSecond, this.config.sendBurst);
+    this.pushQueue = new PushQueue(ctx.storage, env, this.members, new PushStore(env.DB), (userId, now) => this.presence.isPresent(userId, now));
     // The text ping is answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     for (const socket of ctx.getWebSockets()) this.restoreSocket(socket);
-    void ctx.blockConcurrencyWhile(() => this.outbox.load());
+    void ctx.blockConcurrencyWhile(async () => {
+      await this.outbox.load();
+      await this.pushQueue.load();
+    });
   }
 
   // ---- RPC: called by the Worker after authentication and validation ----
@@ -107,9 +114,11 @@ export class ChatRoom extends DurableObject<Env> {
     if (earlier) return ok({ created: false, message: earlier.envelope });
     const tooLarge = this.checkSize(body.data);
     if (tooLarge) return tooLarge;
-    const event = this.append({ event: body.event, from: body.from, data: body.data, idempotencyKey: key }, now);
-    // Being notified in your own inbox makes you its member (it shows in GET /me/unread).
+    const full = this.outbox.refuseWhenFull(now);
+    if (full) return full;
+    // Being notified in your own inbox makes you its member (it shows in GET /me/unread, and you get its pushes).
     if (room.startsWith("user:")) this.members.join(room.slice("user:".length));
+    const event = this.append({ event: body.event, from: body.from, data: body.data, idempotencyKey: key }, now, body.push);
     this.hub.publish(event);
     return ok({ created: true, message: event.envelope });
   }
@@ -132,9 +141,9 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   /** The room's counters, for health checks and tests. */
-  async status(room: string): Promise<{ seq: number; trimmedSeq: number; subscribers: number; outbox: OutboxStatus }> {
+  async status(room: string): Promise<{ seq: number; trimmedSeq: number; subscribers: number; outbox: OutboxStatus; push: PushQueueStatus }> {
     this.enter(room);
-    return { seq: this.log.lastSeq, trimmedSeq: this.log.trimmedSeq, subscribers: this.hub.size, outbox: this.outbox.status() };
+    return { seq: this.log.lastSeq, trimmedSeq: this.log.trimmedSeq, subscribers: this.hub.size, outbox: this.outbox.status(), push: this.pushQueue.status() };
   }
 
   // ---- fetch: the streaming transports ----
@@ -295,6 +304,7 @@ export class ChatRoom extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     await this.outbox.flush();
     this.log.pruneIdempotency(this.idempotencyFloor(Date.now()));
+    if (this.log.room) await this.pushQueue.run(this.log.room);
   }
 
   // ---- internals ----
@@ -304,9 +314,11 @@ export class ChatRoom extends DurableObject<Env> {
     this.log.setRoom(room);
   }
 
-  private append(input: NewEvent, now: number): EncodedEvent {
+  /** Stores the event, schedules its D1 flush, and queues its Web Push (off the send path: the alarm delivers it). */
+  private append(input: NewEvent, now: number, push?: PushOption): EncodedEvent {
     const event = this.log.append(input, now);
     this.outbox.schedule(now);
+    this.pushQueue.enqueue(event.envelope, input.from?.id, push, now);
     return event;
   }
 
@@ -318,6 +330,8 @@ export class ChatRoom extends DurableObject<Env> {
     if (earlier) return ok({ created: false, event: earlier });
     const tooLarge = this.checkSize(data);
     if (tooLarge) return tooLarge;
+    const full = this.outbox.refuseWhenFull(now);
+    if (full) return full;
     const retryAfter = this.sendLimiter.take(user.id, now);
     if (retryAfter > 0) return fail("rate_limited", `at most ${this.config.sendRatePerSecond} messages per second (burst ${this.config.sendBurst}); retry in ${retryAfter} s`, retryAfter);
     this.members.join(user.id);

@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   upgrade_required: 426,
   rate_limited: 429,
+  unavailable: 503,
   server_misconfigured: 500,
   internal_error: 500,
 } as const;
@@ -27,7 +28,7 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 export interface ErrorInfo {
   code: ErrorCode;
   message: string;
-  /** Seconds, for rate_limited. */
+  /** Seconds, for rate_limited and unavailable. */
   retryAfter?: number;
 }
 

@@ -6,6 +6,7 @@
  */
 import * as v from "valibot";
 import { EVENT_NAME_PATTERN, ROOM_ID_PATTERN } from "./limits";
+import { isNotificationUrl, PUSH_URGENCIES } from "./push";
 
 export const roomIdSchema = v.pipe(v.string(), v.regex(ROOM_ID_PATTERN, "room ids match ^[A-Za-z0-9_\\-=@,.;:]{1,164}$"));
 
@@ -41,9 +42,11 @@ export const pushOptionSchema = v.union([
   v.object({
     title: v.optional(v.pipe(v.string(), v.maxLength(1000))),
     body: v.optional(v.pipe(v.string(), v.maxLength(4000))),
-    url: v.optional(v.pipe(v.string(), v.maxLength(2000))),
+    url: v.optional(v.pipe(v.string(), v.maxLength(2000), v.check(isNotificationUrl, "must be a path on the page's origin (/…) or an http(s) URL"))),
+    urgency: v.optional(v.picklist(PUSH_URGENCIES, "must be very-low, low, normal or high")),
   }),
 ]);
+export type PushOption = v.InferOutput<typeof pushOptionSchema>;
 
 const notifyFields = {
   event: v.pipe(v.string(), v.regex(EVENT_NAME_PATTERN, "event names match ^[A-Za-z0-9_\\-.:]{1,64}$")),

@@ -17,6 +17,8 @@ export interface RoomConfig extends Limits {
   /** A user whose last connection drops is announced as left after this. */
   presenceGraceMs: number;
   sseHeartbeatSeconds: number;
+  /** Events waiting for D1 beyond which new events are refused (503 unavailable); 0: no cap. */
+  outboxMaxPending: number;
 }
 
 function intVar(value: string | undefined, fallback: number, name: string): number {
@@ -46,6 +48,7 @@ export function configFrom(env: Env): RoomConfig {
     idempotencyWindowSeconds: intVar(env.IDEMPOTENCY_WINDOW_SECONDS, 24 * 3600, "IDEMPOTENCY_WINDOW_SECONDS"),
     presenceGraceMs: intVar(env.PRESENCE_GRACE_MS, 3000, "PRESENCE_GRACE_MS"),
     sseHeartbeatSeconds: intVar(env.SSE_HEARTBEAT_SECONDS, 15, "SSE_HEARTBEAT_SECONDS"),
+    outboxMaxPending: intVar(env.OUTBOX_MAX_PENDING, 100_000, "OUTBOX_MAX_PENDING"),
   };
   cache.set(env, config);
   return config;

@@ -28,6 +28,12 @@ export interface Env {
   IDEMPOTENCY_WINDOW_SECONDS?: string;
   PRESENCE_GRACE_MS?: string;
   SSE_HEARTBEAT_SECONDS?: string;
+  /** Events a room may hold that D1 does not have yet before it refuses new ones (503); "0": no cap. */
+  OUTBOX_MAX_PENDING?: string;
   /** "1" enables POST /dev/token (local development only: .dev.vars, never wrangler.toml). */
   DEV_TOKENS?: string;
+  /** Set (e.g. "1") to accept http and private/loopback push endpoints: local push services in tests only. */
+  PUSH_ALLOW_HTTP_ENDPOINTS?: string;
+  /** First retry delay of a failed push (ms); it doubles for the next attempt. */
+  PUSH_RETRY_BASE_MS?: string;
 }

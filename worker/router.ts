@@ -12,6 +12,7 @@ import { mintDevToken } from "./routes/dev-token";
 import { legacyPoll, legacyPost } from "./routes/legacy";
 import { listUnread } from "./routes/unread";
 import { notifyRoom, notifyRooms, roomStatus } from "./routes/notify";
+import { listSubscriptions, sendTestPush, subscribe, unsubscribe, vapidPublicKey } from "./routes/push";
 import { listPresence, openEventStream, openWebSocket, readMessages, sendMessage, sendRead, sendTyping } from "./routes/rooms";
 
 type Method = "GET" | "POST" | "DELETE";
@@ -29,6 +30,11 @@ const ROUTES: [Method, string, RouteHandler][] = [
   ["GET", "/rooms/:room/status", roomStatus],
   ["POST", "/notify", notifyRooms],
   ["GET", "/me/unread", listUnread],
+  ["GET", "/push/vapid-public-key", vapidPublicKey],
+  ["POST", "/push/subscriptions", subscribe],
+  ["GET", "/push/subscriptions", listSubscriptions],
+  ["DELETE", "/push/subscriptions", unsubscribe],
+  ["POST", "/push/test", sendTestPush],
   ["GET", "/api/chat/messages/:sessionId", legacyPoll],
   ["POST", "/api/chat/message", legacyPost],
   ["POST", "/dev/token", mintDevToken],

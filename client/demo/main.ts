@@ -3,6 +3,8 @@
  * in client/public/index.html. Query parameters: `?room=` picks the room
  * (default `lobby`), `?transport=websocket|sse|longpoll` starts on that
  * transport instead of WebSocket (SSE still falls back to long-poll).
+ * "Enable notifications" subscribes this browser to Web Push for the demo
+ * user (./push-notifications.ts, /sw.js).
  */
 import { connect, type Envelope, type Room, type TransportKind } from "../src/index.js";
 import { DevTokenUnavailable, mintDevToken } from "./dev-token.js";
@@ -10,6 +12,7 @@ import { byId } from "./dom.js";
 import { loadIdentity, saveIdentity } from "./identity.js";
 import { MessageList } from "./message-list.js";
 import { PresenceView } from "./presence-view.js";
+import { PushNotifications } from "./push-notifications.js";
 import { Chime } from "./sound.js";
 import { StatusView } from "./status-view.js";
 import { TypingView } from "./typing-view.js";
@@ -262,3 +265,7 @@ function showNotice(text: string): void {
 }
 
 void join();
+void new PushNotifications(byId("push-row"), byId<HTMLButtonElement>("push-toggle"), byId("push-note"), () => mintDevToken(identity.id, identity.name))
+  .start()
+  .catch((error) => console.warn("chat: notifications:", error));
+

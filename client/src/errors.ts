@@ -27,7 +27,7 @@ export class RoomError extends Error {
     message: string,
     /** The HTTP status, when the error came from an HTTP answer. */
     readonly status?: number,
-    /** Seconds to wait before retrying (`rate_limited`). */
+    /** Seconds to wait before retrying (`rate_limited`, `unavailable`). */
     readonly retryAfter?: number,
   ) {
     super(message);
@@ -40,7 +40,7 @@ export class RoomError extends Error {
 
   /** Errors worth retrying later (the network, the server's own trouble, rate limits). */
   get transient(): boolean {
-    if (this.code === "network_error" || this.code === "timeout" || this.code === "rate_limited") return true;
+    if (this.code === "network_error" || this.code === "timeout" || this.code === "rate_limited" || this.code === "unavailable") return true;
     return this.status !== undefined && this.status >= 500;
   }
 }

@@ -8,6 +8,7 @@
  * idempotent insert means a retry never stores one twice.
  */
 import type { RoomConfig } from "../../server/config";
+import { fail } from "./room-api";
 import type { D1Store } from "./d1-store";
 import type { RoomLog } from "./room-log";
 import type { RoomMembers } from "./room-members";
@@ -24,12 +25,19 @@ export interface OutboxStatus {
   flushedSeq: number;
   consecutiveFailures: number;
   lastError?: string;
+  /** OUTBOX_MAX_PENDING (0: no cap). */
+  maxPending: number;
+  /** True while new events are refused because `pending` reached `maxPending`. */
+  full: boolean;
 }
 
 export class D1Outbox {
   #alarmScheduled = false;
   #failures = 0;
   #lastError?: string;
+  /** When the alarm will next try to flush (for Retry-After while full). */
+  #nextAttemptAt = 0;
+  #full = false;
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -41,7 +49,10 @@ export class D1Outbox {
 
   /** Learns whether an alarm survived hibernation, so schedule() won't push it back. */
   async load(): Promise<void> {
-    this.#alarmScheduled = (await this.storage.getAlarm()) !== null;
+    // An alarm set further out than a flush (a push retry's, or a backoff) must not hold back new events' flush.
+    const alarm = await this.storage.getAlarm();
+    this.#nextAttemptAt = alarm ?? 0;
+    this.#alarmScheduled = alarm !== null && alarm <= Date.now() + this.config.flushDelayMs;
     // Unflushed events with no alarm to flush them (a lost or abandoned alarm): flush on wake, not on the next send.
     if (!this.#alarmScheduled && (this.log.unflushedCount > 0 || this.members.unflushedCount > 0)) this.#armAt(Date.now());
   }
@@ -59,7 +70,23 @@ export class D1Outbox {
       flushedSeq: this.log.flushedSeq,
       consecutiveFailures: this.#failures,
       ...(this.#lastError ? { lastError: this.#lastError } : {}),
+      maxPending: this.config.outboxMaxPending,
+      full: this.#isFull(),
     };
+  }
+
+  /**
+   * Backpressure for a long D1 outage: once `outboxMaxPending` events wait
+   * for D1, new events are refused with `unavailable` (503 and Retry-After:
+   * the time to the next flush attempt) instead of growing the object's
+   * storage without bound. Retries of accepted events are answered before
+   * this check. Entering and leaving that state is logged once each.
+   */
+  refuseWhenFull(now: number): ReturnType<typeof fail> | undefined {
+    if (!this.#noteFull()) return undefined;
+    const pending = this.log.unflushedCount;
+    const retryAfter = Math.min(MAX_BACKOFF_MS / 1000, Math.max(1, Math.ceil((this.#nextAttemptAt - now) / 1000)));
+    return fail("unavailable", `the room cannot store more events until its database catches up (${pending} waiting); retry in ${retryAfter} s`, retryAfter);
   }
 
   /** The alarm's work: flush what is pending, then trim the local tail. */
@@ -83,6 +110,7 @@ export class D1Outbox {
       if (last) this.log.markFlushed(last.seq);
       this.members.markFlushed(members);
     }
+    this.#noteFull();
     const now = Date.now();
     this.log.trim(this.config.tailEvents, now - this.config.tailSeconds * 1000);
     // More arrived while we awaited D1, or the run yielded: go again.
@@ -99,8 +127,26 @@ export class D1Outbox {
     this.#armAt(Date.now() + delay);
   }
 
+  #isFull(): boolean {
+    const max = this.config.outboxMaxPending;
+    return max > 0 && this.log.unflushedCount >= max;
+  }
+
+  /** Whether the outbox is full now; logs each change of that state once. */
+  #noteFull(): boolean {
+    const full = this.#isFull();
+    if (full !== this.#full) {
+      const counts = `${this.log.unflushedCount} events waiting, OUTBOX_MAX_PENDING ${this.config.outboxMaxPending}`;
+      if (full) console.error(`room ${this.log.room}: D1 outbox full (${counts}): refusing new events until D1 catches up`);
+      else console.info(`room ${this.log.room}: D1 outbox has room again (${counts}): accepting new events`);
+      this.#full = full;
+    }
+    return full;
+  }
+
   #armAt(time: number): void {
     this.#alarmScheduled = true;
+    this.#nextAttemptAt = time;
     void this.storage.setAlarm(time);
   }
 }

@@ -42,15 +42,28 @@ export class Hub {
     if (subscriber.countsAsConnection) this.presence.connected(subscriber.user);
     greet?.();
     subscriber.cursor = Math.min(after ?? this.log.lastSeq, this.log.lastSeq);
-    while (subscriber.cursor < this.log.trimmedSeq) {
-      const page = await this.history.after(subscriber.cursor, REPLAY_PAGE);
-      if (!this.#deliverAll(subscriber, page)) return this.#drop(subscriber);
-    }
-    // Everything left is local: read it and go live without yielding.
     for (;;) {
-      const page = this.log.readAfter(subscriber.cursor, REPLAY_PAGE);
-      if (page.length === 0) break;
-      if (!this.#deliverAll(subscriber, page)) return this.#drop(subscriber);
+      while (subscriber.cursor < this.log.trimmedSeq) {
+        const page = await this.history.after(subscriber.cursor, REPLAY_PAGE);
+        const step = this.#deliverAll(subscriber, page);
+        if (step === false) return this.#drop(subscriber);
+        if (step !== true && !(await this.#waited(subscriber, step))) return this.#drop(subscriber);
+      }
+      // Everything left is local: read it and go live without yielding, unless the
+      // subscriber asks to wait for its client (then read on from the cursor afterwards).
+      let wait: Promise<void> | undefined;
+      for (;;) {
+        const page = this.log.readAfter(subscriber.cursor, REPLAY_PAGE);
+        if (page.length === 0) break;
+        const step = this.#deliverAll(subscriber, page);
+        if (step === false) return this.#drop(subscriber);
+        if (step !== true) {
+          wait = step;
+          break;
+        }
+      }
+      if (!wait) break;
+      if (!(await this.#waited(subscriber, wait))) return this.#drop(subscriber);
     }
     this.#live.add(subscriber);
   }
@@ -84,13 +97,26 @@ export class Hub {
     }
   }
 
-  #deliverAll(subscriber: Subscriber, events: EncodedEvent[]): boolean {
+  /**
+   * Replays `events` past the cursor. false: the subscriber is done. A
+   * promise: it asked to wait for its client before taking more (the rest is
+   * read again from the cursor). true: all given.
+   */
+  #deliverAll(subscriber: Subscriber, events: EncodedEvent[]): boolean | Promise<void> {
     for (const event of events) {
       if (event.seq <= subscriber.cursor) continue;
       subscriber.cursor = event.seq;
       if (!subscriber.deliver(event)) return false;
+      const wait = subscriber.drained?.();
+      if (wait) return wait;
     }
     return true;
+  }
+
+  /** Waits for a replaying subscriber's client; false if it ended meanwhile. */
+  async #waited(subscriber: Subscriber, wait: Promise<void>): Promise<boolean> {
+    await wait;
+    return !subscriber.closed;
   }
 
   #drop(subscriber: Subscriber): void {

@@ -46,6 +46,19 @@ export class RoomMembers {
     return moved.rowsWritten > 0;
   }
 
+  /** Is anyone but `userId` a member? (Whether an event could be pushed to someone.) */
+  hasMemberOtherThan(userId: string | undefined): boolean {
+    return this.sql.exec("SELECT 1 FROM members WHERE user_id IS NOT ? LIMIT 1", userId ?? null).toArray().length > 0;
+  }
+
+  /** Member ids after `cursor` in id order, a page at a time (the push queue walks them). */
+  idsAfter(cursor: string, limit: number): string[] {
+    return this.sql
+      .exec<{ user_id: string }>("SELECT user_id FROM members WHERE user_id > ? ORDER BY user_id LIMIT ?", cursor, limit)
+      .toArray()
+      .map((row) => row.user_id);
+  }
+
   /** Members whose state D1 does not hold yet. */
   unflushed(limit: number): MemberChange[] {
     return this.sql

@@ -11,6 +11,9 @@ import type { EncodedSignal } from "./encoded-signal";
 import type { Subscriber } from "./subscriber";
 
 const MAX_PENDING_BYTES = 1024 * 1024;
+/** A replay pauses above this many unsent bytes, and goes on once the client has read below RESUME_REPLAY_BYTES. */
+const PAUSE_REPLAY_BYTES = 256 * 1024;
+const RESUME_REPLAY_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
 
 export class SseSubscriber implements Subscriber {
@@ -19,6 +22,7 @@ export class SseSubscriber implements Subscriber {
   cursor = 0;
   #pendingBytes = 0;
   #closed = false;
+  #drainWaiters: (() => void)[] = [];
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   /** The response body to hand to the client. */
   readonly body: ReadableStream<Uint8Array>;
@@ -52,6 +56,12 @@ export class SseSubscriber implements Subscriber {
     this.write(signal.sseFrame);
   }
 
+  /** See Subscriber.drained: a replay goes on once the client has read most of what it was given. */
+  drained(): Promise<void> | undefined {
+    if (this.#closed || this.#pendingBytes < PAUSE_REPLAY_BYTES) return undefined;
+    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+  }
+
   /** A comment line: keeps proxies from timing the stream out. */
   heartbeat(): void {
     this.write(": heartbeat\n\n");
@@ -73,7 +83,10 @@ export class SseSubscriber implements Subscriber {
       return;
     }
     this.#writer.write(bytes).then(
-      () => { this.#pendingBytes -= bytes.byteLength; },
+      () => {
+        this.#pendingBytes -= bytes.byteLength;
+        if (this.#pendingBytes < RESUME_REPLAY_BYTES) this.#wakeReplay();
+      },
       () => this.#end(),
     );
   }
@@ -81,6 +94,11 @@ export class SseSubscriber implements Subscriber {
   #end(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#wakeReplay();
     this.onClosed(this);
+  }
+
+  #wakeReplay(): void {
+    for (const resolve of this.#drainWaiters.splice(0)) resolve();
   }
 }

@@ -26,4 +26,14 @@ export interface Subscriber {
   signal(signal: EncodedSignal): void;
   /** Ends the subscription from the server side. */
   close(code: number, reason: string): void;
+  /**
+   * For transports that can tell when their client has read what was
+   * written (SSE): while a replay is catching up, a promise that resolves
+   * once the client has taken most of it, or undefined when there is room
+   * for more now. The Hub then replays at the client's pace, from storage,
+   * instead of queueing the whole backlog in memory.
+   */
+  drained?(): Promise<void> | undefined;
+  /** True once the subscriber has ended (checked after waiting on `drained`). */
+  readonly closed?: boolean;
 }

@@ -4,9 +4,10 @@ import { describeIssues } from "../../protocol/schemas";
 import { ApiError } from "./errors";
 
 export function parseQuery<S extends v.GenericSchema>(url: URL, schema: S): v.InferOutput<S> {
-  const params: Record<string, string> = {};
+  // No prototype: a parameter named `constructor` or `__proto__` is just an unknown parameter.
+  const params: Record<string, string> = Object.create(null);
   for (const [key, value] of url.searchParams) {
-    if (key in params) throw new ApiError("invalid_query", `${key}: given more than once`);
+    if (Object.hasOwn(params, key)) throw new ApiError("invalid_query", `${key}: given more than once`);
     params[key] = value;
   }
   const result = v.safeParse(schema, params);

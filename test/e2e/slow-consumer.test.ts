@@ -1,0 +1,231 @@
+/**
+ * Issue 9 §3, slow and dead consumers against a real `wrangler dev`.
+ *
+ * A WebSocket client that completes the handshake and then stops reading
+ * (the `ws` package's pause(): its TCP receive window closes), a dead one
+ * (its TCP connection is torn down while paused) and an SSE reader that stops
+ * reading sit in a room with a fast WebSocket reader while about 12 MiB of
+ * incompressible events are published. What must hold:
+ *
+ *   - the room never waits for a slow client: the fast reader gets every
+ *     event, in order, within moments of its publication;
+ *   - the SSE stream that stopped reading is cut by the room once its unsent
+ *     backlog passes 1 MiB (objects/room/sse-subscriber.ts), so the object's
+ *     memory stays bounded, and the client resumes with Last-Event-ID;
+ *   - the dead WebSocket is dropped, and its client resumes with ?after=;
+ *   - the paused WebSocket is *not* closed: workerd does not implement
+ *     `WebSocket.bufferedAmount` (see test/worker/slow-consumer.test.ts), so
+ *     the room cannot see its backlog; the runtime queues the frames and
+ *     delivers every one of them, in order, once the client reads again.
+ *     docs/reliability.md has the memory this costs.
+ */
+import { randomBytes } from "node:crypto";
+import http from "node:http";
+import { afterAll, describe, expect, inject, it } from "vitest";
+import WebSocket from "ws";
+import { tokenFor } from "./clients";
+import { Api, range, sseBlocks, uniqueRoom, within, type Envelope } from "./transports";
+
+const api = new Api(inject("serverUrl"));
+/** Bytes of random base64 per event: about 14.7 KiB of JSON each, below MAX_MESSAGE_BYTES. */
+const PAYLOAD_BYTES = 11_000;
+const MIN_PUBLISHED = 12 * 1024 * 1024;
+const MAX_PUBLISHED = 40 * 1024 * 1024;
+
+/** A `ws` client (no compression, so what is queued is what was sent) that records when each event arrived. */
+class Reader {
+  readonly messages: Envelope[] = [];
+  readonly arrivedAt = new Map<number, number>();
+  readonly closed: Promise<{ code: number; reason: string }>;
+  readonly opened: Promise<void>;
+  #listeners: (() => void)[] = [];
+
+  constructor(readonly ws: WebSocket) {
+    ws.on("message", (data) => {
+      const frame = JSON.parse(String(data));
+      if (frame.type === "message") {
+        this.messages.push(frame.message);
+        this.arrivedAt.set(frame.message.seq, performance.now());
+      }
+      if (frame.type === "welcome") this.welcomed = true;
+      for (const listener of this.#listeners.splice(0)) listener();
+    });
+    this.closed = new Promise((resolve) => ws.on("close", (code, reason) => resolve({ code, reason: String(reason) })));
+    this.opened = new Promise((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+  }
+
+  welcomed = false;
+
+  static async open(room: string, token: string, query = ""): Promise<Reader> {
+    const reader = new Reader(new WebSocket(`${api.wsBase}/rooms/${room}/ws?token=${token}${query}`, { perMessageDeflate: false }));
+    await within(reader.opened, 10_000, "a WebSocket to open");
+    await reader.until(() => reader.welcomed, "the welcome frame");
+    return reader;
+  }
+
+  async until(predicate: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (have ${this.messages.length} messages)`);
+      await new Promise<void>((resolve) => {
+        this.#listeners.push(resolve);
+        setTimeout(resolve, 250);
+      });
+    }
+  }
+}
+
+/** An SSE stream read with node:http, whose reading can be paused (the body stays chunked-decoded). */
+class PausableSse {
+  text = "";
+  ended = false;
+  #response?: http.IncomingMessage;
+  readonly request: http.ClientRequest;
+  readonly ready: Promise<void>;
+
+  constructor(url: string, headers: Record<string, string> = {}) {
+    let ready!: () => void;
+    this.ready = new Promise((resolve) => (ready = resolve));
+    this.request = http.get(url, { headers: { accept: "text/event-stream", ...headers } }, (response) => {
+      this.#response = response;
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        this.text += chunk;
+        if (this.text.includes("\n\n")) ready();
+      });
+      const end = () => (this.ended = true);
+      response.on("end", end);
+      response.on("aborted", end);
+      response.on("error", end);
+      response.on("close", end);
+    });
+    this.request.on("error", () => (this.ended = true));
+  }
+
+  pause(): void {
+    this.#response!.pause();
+  }
+
+  resume(): void {
+    this.#response!.resume();
+  }
+
+  seqs(): number[] {
+    return sseBlocks(this.text).filter((b) => b.id !== undefined).map((b) => Number(b.id));
+  }
+
+  close(): void {
+    this.request.destroy();
+  }
+}
+
+describe("slow and dead consumers", () => {
+  const open: { close(): void }[] = [];
+  afterAll(() => {
+    for (const client of open) client.close();
+  });
+
+  it("a room with a paused WebSocket, a dead one and a paused SSE stream keeps delivering to the others at once", { timeout: 120_000 }, async () => {
+    const room = uniqueRoom("slow");
+    const [fastToken, pausedToken, deadToken, sseToken] = await Promise.all(["fast", "paused", "dead", "sse"].map((user) => tokenFor(user)));
+
+    const fast = await Reader.open(room, fastToken!);
+    const paused = await Reader.open(room, pausedToken!);
+    const dead = await Reader.open(room, deadToken!);
+    open.push({ close: () => fast.ws.terminate() }, { close: () => paused.ws.terminate() }, { close: () => dead.ws.terminate() });
+    const sse = new PausableSse(`${api.base}/rooms/${room}/events?token=${sseToken}`);
+    open.push(sse);
+    await within(sse.ready, 10_000, "the SSE stream's retry line");
+    await api.untilStatus(room, (s) => s.subscribers === 4, "four subscribers");
+
+    // Stop reading. Each client's kernel buffers fill, then the server side's.
+    paused.ws.pause();
+    dead.ws.pause();
+    sse.pause();
+
+    // Publish from four lanes until at least 12 MiB went out and the SSE stream was cut.
+    const answeredAt = new Map<number, number>();
+    let published = 0;
+    let bytes = 0;
+    let deadSeen = -1;
+    const publishRound = async (count: number) => {
+      let left = count;
+      const lane = async () => {
+        while (left-- > 0) {
+          const envelope = await api.notify(room, "bulk", { text: randomBytes(PAYLOAD_BYTES).toString("base64") });
+          answeredAt.set(envelope.seq, performance.now());
+          published++;
+          bytes += JSON.stringify(envelope).length;
+        }
+      };
+      await Promise.all([lane(), lane(), lane(), lane()]);
+    };
+    let sseCutAt = 0;
+    while (bytes < MIN_PUBLISHED || !sseCutAt) {
+      if (bytes > MAX_PUBLISHED) throw new Error(`the paused SSE stream was never cut after ${bytes} bytes`);
+      await publishRound(100);
+      if (deadSeen < 0 && published >= 200) {
+        // The dead client: its connection goes away while it is not reading.
+        deadSeen = dead.messages.at(-1)?.seq ?? 0;
+        dead.ws.terminate();
+      }
+      const status = await api.status(room);
+      if (!sseCutAt && status.subscribers === (deadSeen < 0 ? 3 : 2)) sseCutAt = published;
+    }
+
+    // The fast reader got everything, in order, promptly: the room never waited for the slow ones.
+    await fast.until(() => fast.messages.length === published, `all ${published} events on the fast socket`);
+    expect(fast.messages.map((m) => m.seq)).toEqual(range(1, published));
+    const lags = range(1, published).map((seq) => fast.arrivedAt.get(seq)! - answeredAt.get(seq)!);
+    const maxLagMs = Math.max(...lags);
+    expect(maxLagMs).toBeLessThan(3_000);
+
+    // The dead socket was dropped by the room; its client resumes with ?after= and gets exactly the rest.
+    await api.untilStatus(room, (s) => s.subscribers === 2, "the dead socket and the cut SSE stream removed");
+    const resumed = await Reader.open(room, deadToken!, `&after=${deadSeen}`);
+    open.push({ close: () => resumed.ws.terminate() });
+    await resumed.until(() => resumed.messages.length === published - deadSeen, "the rest after the dead socket's last seq");
+    expect(resumed.messages.map((m) => m.seq)).toEqual(range(deadSeen + 1, published));
+
+    // The paused SSE stream was ended by the room; what it had is gap-free, and Last-Event-ID gets the rest.
+    sse.resume();
+    await within(
+      (async () => {
+        while (!sse.ended) await new Promise((r) => setTimeout(r, 50));
+      })(),
+      15_000,
+      "the cut SSE stream to end",
+    );
+    const sseSeqs = sse.seqs();
+    const lastSseSeq = sseSeqs.at(-1) ?? 0;
+    expect(sseSeqs).toEqual(range(1, lastSseSeq));
+    expect(lastSseSeq).toBeLessThan(published);
+    const again = new PausableSse(`${api.base}/rooms/${room}/events?token=${sseToken}`, { "last-event-id": String(lastSseSeq) });
+    open.push(again);
+    await within(
+      (async () => {
+        while (again.seqs().length < published - lastSseSeq) await new Promise((r) => setTimeout(r, 50));
+      })(),
+      30_000,
+      "the rest of the events over SSE after Last-Event-ID",
+    );
+    expect(again.seqs()).toEqual(range(lastSseSeq + 1, published));
+    again.close();
+
+    // The paused WebSocket was not closed (the runtime reports no bufferedAmount); reading again, it gets every event once, in order.
+    expect(paused.ws.readyState).toBe(WebSocket.OPEN);
+    paused.ws.resume();
+    await paused.until(() => paused.messages.length >= published, `all ${published} events on the resumed socket`);
+    expect(paused.messages.map((m) => m.seq)).toEqual(range(1, published));
+    expect(paused.ws.readyState).toBe(WebSocket.OPEN);
+
+    console.info(
+      `slow consumers: ${published} events (${(bytes / 2 ** 20).toFixed(1)} MiB) published; fast reader max lag ${Math.round(maxLagMs)} ms; ` +
+        `SSE cut after ${sseCutAt} events having read ${lastSseSeq}; dead socket had read ${deadSeen}; paused socket got all ${published} on resume`,
+    );
+    for (const reader of [fast, paused, resumed]) reader.ws.close();
+  });
+});
