@@ -22,6 +22,9 @@ export default defineConfig(async () => {
                   TEST_MIGRATIONS: migrations,
                   JWT_SECRET: "test-jwt-secret-0123456789abcdef",
                   NOTIFY_SECRET: "test-notify-secret-0123456789",
+                  PUSHER_APP_ID: "424242",
+                  PUSHER_KEY: "test-pusher-key-0123",
+                  PUSHER_SECRET: "test-pusher-secret-0123456789abcdef",
                   CORS_ORIGINS: "https://app.example",
                   // Small tail and fast flushes so tests cross the D1 boundary quickly.
                   ROOM_TAIL_EVENTS: "20",
@@ -43,6 +46,9 @@ export default defineConfig(async () => {
           test: {
             name: "worker",
             include: ["test/worker/**/*.test.ts"],
+            // Generous, because a test's steps wait on real storage and timers and CI machines
+            // are shared; no test asserts speed through this (benchmarks do that, as ratios).
+            testTimeout: 30_000,
             setupFiles: ["./test/worker/setup.ts"],
           },
         },

@@ -54,6 +54,8 @@ export class PushDevice {
   readonly script: number[] = [];
   /** Milliseconds to wait before answering. */
   delayMs = 0;
+  /** Where a scripted 3xx answer points (a sender must not follow it). */
+  redirectTo = "";
   #waiters: (() => void)[] = [];
 
   constructor(
@@ -175,6 +177,7 @@ export class PushService {
     push.status = device.script.shift() ?? 201;
     const headers: Record<string, string> = {};
     if (push.status === 201) headers.location = `${this.origin}/message/${randomBytes(8).toString("hex")}`;
+    if (push.status >= 300 && push.status < 400 && device.redirectTo) headers.location = device.redirectTo;
     res.writeHead(push.status, headers).end(push.status >= 400 ? `scripted ${push.status}` : undefined);
     device.record(push);
   }

@@ -5,6 +5,8 @@
  * http on 127.0.0.1) and a short retry base so backoff fits in a test.
  * push_logs is read from the server's D1 file.
  */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postJson, tokenFor, WsClient } from "./clients";
 import { d1Rows } from "./d1";
@@ -244,6 +246,32 @@ describe("Web Push: retries, expiry, failures", () => {
     expect(byDevice(phone.endpoint)).toEqual([[1, "retry", 503], [2, "retry", 503], [3, "failed", 503]]);
     expect(byDevice(deadSubscription.endpoint)).toEqual([[1, "retry", null], [2, "retry", null], [3, "failed", null]]);
     expect(rows.find((r) => r.endpoint === deadSubscription.endpoint)!.error).toMatch(/network error/);
+  });
+
+  it("does not follow a push service's redirect (it could point inward): the attempt fails and is logged", async () => {
+    const user = unique("redir");
+    const inbox = `user:${user}`;
+    // Stands for an internal address the redirect would lead the service to.
+    const inward: string[] = [];
+    const trap = createServer((req, res) => {
+      inward.push(`${req.method} ${req.url}`);
+      res.writeHead(201).end();
+    });
+    await new Promise<void>((resolve) => trap.listen(0, "127.0.0.1", resolve));
+    try {
+      const phone = (await device(user)).answer(307);
+      phone.redirectTo = `http://127.0.0.1:${(trap.address() as AddressInfo).port}/internal/admin`;
+      expect((await notify(inbox, { event: "alert", data: { text: "hi" } })).status).toBe(202);
+      await phone.waitForRequests(1);
+      await pushQueueDrained(inbox);
+      const rows = logs("room = ?", inbox);
+      expect(rows.map((r) => [r.attempt, r.status, r.http_status])).toEqual([[1, "failed", 307]]);
+      expect(rows[0]!.error).toContain("redirects are not followed");
+      expect(phone.received).toHaveLength(1);
+      expect(inward).toEqual([]);
+    } finally {
+      trap.close();
+    }
   });
 
   it("a 410 deletes the subscription: no more pushes to it", async () => {

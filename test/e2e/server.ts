@@ -18,11 +18,17 @@ const CHILD_ENV = { ...process.env, CI: "true", PATH: `${BIN}:${process.env.PATH
 export interface TestSecrets {
   JWT_SECRET: string;
   NOTIFY_SECRET: string;
+  PUSHER_APP_ID: string;
+  PUSHER_KEY: string;
+  PUSHER_SECRET: string;
 }
 
 export const DEFAULT_SECRETS: TestSecrets = {
   JWT_SECRET: "e2e-jwt-secret-0123456789abcdef0123",
   NOTIFY_SECRET: "e2e-notify-secret-0123456789abcdef",
+  PUSHER_APP_ID: "424242",
+  PUSHER_KEY: "e2e-pusher-key-0123",
+  PUSHER_SECRET: "e2e-pusher-secret-0123456789abcdef",
 };
 
 export interface ServerOptions {
@@ -50,6 +56,8 @@ export class DevServer {
     private readonly options: ServerOptions,
     private child: ChildProcess,
     readonly output: string[],
+    /** wrangler's DevTools endpoint for the Worker (http://127.0.0.1:<port>/json lists it). */
+    readonly inspectorPort: number,
   ) {}
 
   get wsUrl(): string {
@@ -69,15 +77,16 @@ export class DevServer {
     });
     if (migrate.status !== 0) throw new Error(`migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
     const output: string[] = [];
+    const inspectorPort = await freePort();
     const child = spawn(
       WRANGLER,
       ["dev", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persistDir, "--env-file", envFile,
-        "--inspector-port", String(await freePort()), "--show-interactive-dev-session=false", "--log-level", "info"],
+        "--inspector-port", String(inspectorPort), "--show-interactive-dev-session=false", "--log-level", "info"],
       { cwd: ROOT, env: CHILD_ENV, stdio: ["ignore", "pipe", "pipe"] },
     );
     child.stdout!.on("data", (chunk) => output.push(String(chunk)));
     child.stderr!.on("data", (chunk) => output.push(String(chunk)));
-    const server = new DevServer(`http://127.0.0.1:${port}`, port, persistDir, { ...options, persistDir, port }, child, output);
+    const server = new DevServer(`http://127.0.0.1:${port}`, port, persistDir, { ...options, persistDir, port }, child, output, inspectorPort);
     try {
       await server.waitUntilReady();
     } catch (error) {

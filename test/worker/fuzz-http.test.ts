@@ -76,8 +76,14 @@ interface Sent {
   held: boolean;
 }
 
-/** Sends a request, giving up (and aborting it) after `holdMs`: a valid long-poll may be held for up to 25 s. */
-async function send(path: string, init: RequestInit, holdMs = 300): Promise<Sent> {
+/**
+ * Sends a request. One that may be a long-poll (a GET whose query has `wait`
+ * or `longPoll`) may be held for up to 25 s: it is given up (and aborted)
+ * after `holdMs`. Any other request is awaited to its answer.
+ */
+async function send(path: string, init: RequestInit, holdMs = 1_000): Promise<Sent> {
+  const query = path.split("?")[1] ?? "";
+  if ((init.method ?? "GET") !== "GET" || !/(^|&)(wait|longPoll)=/.test(query)) return { response: await call(path, init), held: false };
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | null = null;
   const held = new Promise<"held">((resolve) => (timer = setTimeout(() => resolve("held"), holdMs)));
