@@ -25,11 +25,15 @@ export default defineConfig(async () => {
                   PUSHER_APP_ID: "424242",
                   PUSHER_KEY: "test-pusher-key-0123",
                   PUSHER_SECRET: "test-pusher-secret-0123456789abcdef",
+                  // Every room is a public Pusher channel here (the default is none; pusher-channels.test.ts checks that refusal).
+                  PUSHER_PUBLIC_CHANNELS: "*",
                   CORS_ORIGINS: "https://app.example",
                   // Small tail and fast flushes so tests cross the D1 boundary quickly.
                   ROOM_TAIL_EVENTS: "20",
                   D1_FLUSH_DELAY_MS: "10",
                   PRESENCE_GRACE_MS: "200",
+                  // A small cap on a WebSocket's unacknowledged bytes, so flow-control tests need little traffic.
+                  WS_MAX_UNACKED_BYTES: "262144",
                   // `npm run fuzz` sets these; `npm test` runs the fuzz suites' fixed sample (test/worker/fuzz-support.ts).
                   FUZZ_RUNS: process.env.FUZZ_RUNS ?? "",
                   FUZZ_SEED: process.env.FUZZ_SEED ?? "",

@@ -3,29 +3,37 @@
  *
  * Starts the service the way `npm start` does (wrangler dev on 127.0.0.1,
  * local D1 persisted in a fresh state directory, migrations applied) through
- * the e2e harness's DevServer, runs every scenario in bench/scenarios
- * (a discarded warm-up, then several measured runs), prints one table of
- * medians with their min–max spread, and writes bench/results/latest.json.
+ * the e2e harness's DevServer, and the two baselines (Socket.io 4 and a raw
+ * `ws` server, bench/baselines/, each in its own Node process); runs every
+ * scenario in bench/scenarios (a discarded warm-up, then several measured
+ * runs) against ours and the baselines; prints one table of medians with
+ * their min–max spread and the ratios ours / baseline; and writes
+ * bench/results/latest.json and the chart docs/performance-latency.svg.
  *
  *   --quick        small sizes, one run, under 60 s; checks only that every
  *                  scenario completed and delivered 100 %; writes no results
- *   --runs N       measured runs per scenario (full: 5)
+ *   --runs N       measured runs per scenario (full: each scenario's own, 3 to 5)
  *   --only ID      run one scenario, or every size of one (long-poll-wake-200, long-poll-wake)
  *   --out PATH     where to write the JSON (default: bench/results/latest.json for
- *                  a full run of every scenario without --param; else none)
+ *                  a full run of every scenario without --param, which also
+ *                  redraws docs/performance-latency.svg; else none)
  *   --param K=V    override a scenario parameter (repeatable), e.g. --param polls=1000
  *   --verbose      a progress line per round
  *
  * Exit status: 0 when every delivery arrived exactly once, 1 otherwise or on
  * error, 124 when the time limit was hit. Timing never fails the run.
  */
-import { renameSync, writeFileSync, mkdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_SECRETS, DevServer } from "../test/e2e/server.ts";
+import { Baseline } from "./lib/baseline.ts";
+import { renderLatencyChart } from "./lib/chart.ts";
+import { findDirectUrl, roomsProcess } from "./lib/direct.ts";
 import { installExitGuards, stopServer, timeLimit, track, wasInterrupted } from "./lib/lifecycle.ts";
 import { machineInfo, measureCpu, type CpuUse } from "./lib/machine.ts";
-import { renderTable, summarize, type ScenarioSummary } from "./lib/report.ts";
+import { deliveryFailures, renderTable, summarize, type ScenarioSummary } from "./lib/report.ts";
 import type { BenchContext, Mode, SeriesRun } from "./lib/scenario.ts";
 import { spread } from "./lib/stats.ts";
 import { SCENARIOS } from "./scenarios/index.ts";
@@ -43,15 +51,24 @@ const { values: args } = parseArgs({
   },
 });
 const mode: Mode = args.quick ? "quick" : "full";
-const runs = args.runs ? Number(args.runs) : mode === "quick" ? 1 : 5;
-if (!Number.isInteger(runs) || runs < 1 || runs > 50) throw new Error(`--runs must be an integer in 1..50, got ${args.runs}`);
+const runsOverride = args.runs === undefined ? undefined : Number(args.runs);
+if (runsOverride !== undefined && (!Number.isInteger(runsOverride) || runsOverride < 1 || runsOverride > 50)) throw new Error(`--runs must be an integer in 1..50, got ${args.runs}`);
+const runsOf = (scenario: { runs?: number }): number => runsOverride ?? (mode === "quick" ? 1 : (scenario.runs ?? 5));
 const scenarios = SCENARIOS.filter((s) => (!args.only || s.id === args.only || s.id.startsWith(`${args.only}-`)) && s.params(mode) !== undefined);
 if (scenarios.length === 0) throw new Error(`no scenario "${args.only}"; known: ${SCENARIOS.map((s) => s.id).join(", ")}`);
 /** latest.json holds the standard full run only: a quick, --only or --param run writes only where --out says. */
 const standard = mode === "full" && !args.only && !args.param?.length;
 const outPath = args.out ?? (standard ? join(ROOT, "bench/results/latest.json") : undefined);
-/** The whole bench, server start included. Quick must fit CI's 60 s. */
-const TIME_LIMIT_MS = mode === "quick" ? 55_000 : 15 * 60_000;
+const chartPath = standard ? join(ROOT, "docs/performance-latency.svg") : undefined;
+/** The whole bench, server and baselines' start included. Quick must fit CI's 60 s. */
+const TIME_LIMIT_MS = mode === "quick" ? 55_000 : 20 * 60_000;
+/**
+ * Open files each process may have: the connections scenario holds 10,000
+ * sockets in the bench and in the server, and wrangler dev's proxy holds two
+ * per WebSocket (the client's and its own to workerd). Raised for this
+ * process before anything is spawned, so the children inherit it.
+ */
+const OPEN_FILES = 65_536;
 
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
@@ -63,10 +80,14 @@ async function main(): Promise<number> {
   const started = performance.now();
   const machine = machineInfo(ROOT);
   try {
-    log(`${mode} mode, ${runs} run(s); starting wrangler dev (local D1, migrations applied)…`);
-    const server = await DevServer.start();
+    raiseOpenFileLimit();
+    log(`${mode} mode; starting wrangler dev (local D1, migrations applied) and the baselines…`);
+    // The bench's user sends (the throughput scenario) are not meant to meet the per-user rate limit.
+    const server = await DevServer.start({ vars: { SEND_RATE_PER_SECOND: "1000000", SEND_BURST: "1000000" } });
     track(server);
-    log(`server ready at ${server.url} in ${Math.round(performance.now() - started)} ms`);
+    const [socketio, ws] = await Promise.all([Baseline.start("socketio"), Baseline.start("ws")]);
+    baselines.push(socketio, ws);
+    log(`server ready at ${server.url}, Socket.io at ${socketio.url}, ws at ${ws.url}, in ${Math.round(performance.now() - started)} ms`);
     const ctx: BenchContext = {
       server,
       url: server.url,
@@ -76,20 +97,29 @@ async function main(): Promise<number> {
       log,
       debug: args.verbose ? log : () => {},
       signal: abort.signal,
+      baselines: { socketio, ws },
+      directUrl: await findDirectUrl(),
+      openFiles: openFileLimit().soft,
     };
+    log(ctx.directUrl ? `the rooms' workerd answers directly at ${ctx.directUrl}` : "the rooms' workerd was not found behind the proxy: direct runs are unavailable");
 
     const summaries: ScenarioSummary[] = [];
     const cpu: Record<string, CpuUse[]> = {};
     for (const scenario of scenarios) {
+      if (abort.signal.aborted) break;
       const params = withOverrides(scenario.params(mode)!, args.param ?? []);
-      log(`${scenario.id}: warm-up`);
-      await scenario.warmup?.(ctx, params);
+      const runs = runsOf(scenario);
+      // Quick mode asserts no timing, so it spends no time warming up.
+      if (mode === "full" && scenario.warmup) {
+        log(`${scenario.id}: warm-up`);
+        await guarded(ctx, () => scenario.warmup!(ctx, params));
+      }
       const results: Record<string, SeriesRun>[] = [];
       cpu[scenario.id] = [];
       for (let run = 0; run < runs && !abort.signal.aborted; run++) {
         const measure = measureCpu();
         const t = performance.now();
-        results.push(await scenario.run(ctx, params, run));
+        results.push(await guarded(ctx, () => scenario.run(ctx, params, run)));
         const use = measure();
         if (use) cpu[scenario.id]!.push(use);
         log(`${scenario.id}: run ${run + 1}/${runs} in ${((performance.now() - t) / 1000).toFixed(1)} s${use ? ` (cores busy: bench+server ${use.benchCores}, other processes ${use.otherCores})` : ""}`);
@@ -102,7 +132,7 @@ async function main(): Promise<number> {
     }
 
     const table = renderTable(summaries);
-    process.stdout.write(`\n${table}\n\n`);
+    process.stdout.write(`\n${table}\n\nours / baseline: below 1 means ours is lower (better for latency and memory), above 1 higher (better for rates).\n\n`);
     for (const summary of summaries) {
       const use = cpu[summary.id] ?? [];
       if (use.length) {
@@ -112,19 +142,22 @@ async function main(): Promise<number> {
       }
     }
 
-    const failures = summaries.flatMap((s) =>
-      s.series.filter((x) => x.delivered !== x.expected || x.duplicates > 0).map((x) => `${s.id}/${x.key}: delivered ${x.delivered}/${x.expected}, ${x.duplicates} duplicates`),
-    );
+    const failures = deliveryFailures(summaries);
     const durationSeconds = Math.round((performance.now() - started) / 100) / 10;
+    const chart = renderLatencyChart(summaries, `npm run bench, ${startedAt.toISOString().slice(0, 10)}: ${machine.cpus} cores (${machine.cpuModel}), wrangler dev ${machine.wrangler} vs Socket.io 4 and raw ws on Node ${machine.node}; medians of the runs`);
+    if (chartPath) {
+      writeFileSync(chartPath, chart);
+      log(`wrote ${chartPath}`);
+    }
     if (outPath) {
       const result = {
         generatedAt: startedAt.toISOString(),
         mode,
-        runsPerScenario: runs,
+        runsPerScenario: Object.fromEntries(summaries.map((s) => [s.id, s.runs])),
         durationSeconds,
         machine,
-        target: `wrangler dev (workerd, local mode) on ${server.url}, loopback`,
-        method: "each figure is the median of the runs, with min and max over the runs; latency percentiles are nearest-rank over every sample of a run",
+        target: `wrangler dev (workerd, local mode) on ${server.url}, loopback; baselines: Socket.io ${machine.socketio} and ws ${machine.ws}, each in its own Node process`,
+        method: "each figure is the median of the runs, with min and max over the runs; latency percentiles are nearest-rank over every sample of a run; ratios are ours / baseline",
         cpu,
         scenarios: summaries,
         deliveryFailures: failures,
@@ -144,7 +177,86 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     clearLimit();
+    await Promise.all(baselines.map((b) => b.stop()));
     await stopServer();
+  }
+}
+
+const baselines: Baseline[] = [];
+/** Runs repeated because wrangler dev reloaded the Worker meanwhile; beyond this the bench gives up. */
+const MAX_RELOADS = 10;
+let reloads = 0;
+
+/**
+ * Runs `work` (a warm-up or a run) and repeats it if wrangler dev replaced
+ * the workerd that runs the rooms meanwhile: it does so whenever a source
+ * file changes, dropping every connection, and a run cut by that measures
+ * nothing. Errors of a run during which no reload happened are the run's own.
+ */
+async function guarded<T>(ctx: BenchContext, work: () => Promise<T>): Promise<T> {
+  for (;;) {
+    const pid = roomsProcess();
+    let outcome: { value: T } | { error: unknown };
+    try {
+      outcome = { value: await work() };
+    } catch (error) {
+      outcome = { error };
+    }
+    const now = await settledRoomsProcess(pid);
+    if (pid === undefined || now === pid) {
+      if ("error" in outcome) throw outcome.error;
+      return outcome.value;
+    }
+    if (++reloads > MAX_RELOADS) throw new Error(`wrangler dev reloaded the Worker ${reloads} times during the bench (source files keep changing); giving up`);
+    log(`wrangler dev reloaded the Worker during this run (a source file changed): repeating it`);
+    await untilHealthy(ctx.url);
+    ctx.directUrl = await findDirectUrl();
+  }
+}
+
+/** Waits (up to 60 s) for GET /health to answer 200 again after a reload. */
+async function untilHealthy(url: string): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  while (performance.now() < deadline) {
+    try {
+      if ((await fetch(`${url}/health`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error("wrangler dev did not answer /health within 60 s of a reload");
+}
+
+/** The rooms' workerd pid once one is running (a reload leaves a moment with none); bounded to 30 s. */
+async function settledRoomsProcess(previous: number | undefined): Promise<number | undefined> {
+  for (let i = 0; i < 300; i++) {
+    const pid = roomsProcess();
+    if (pid !== undefined || previous === undefined) return pid;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return undefined;
+}
+
+/**
+ * Raises this process's open-file limit (inherited by wrangler, workerd and
+ * the baselines) to OPEN_FILES, or failing that (no CAP_SYS_RESOURCE, as in
+ * some containers) the soft limit to the hard one.
+ */
+function raiseOpenFileLimit(): void {
+  for (const limit of [`${OPEN_FILES}:${OPEN_FILES}`, `${openFileLimit().hard}`]) {
+    if (spawnSync("prlimit", [`--pid=${process.pid}`, `--nofile=${limit}`]).status === 0) break;
+  }
+  const { soft, hard } = openFileLimit();
+  if (soft < OPEN_FILES && mode === "full") log(`open files are limited to ${soft} per process (hard limit ${hard}): fewer sockets than the connections scenario's top step may fit`);
+}
+
+function openFileLimit(): { soft: number; hard: number } {
+  try {
+    const [soft, hard] = /Max open files\s+(\S+)\s+(\S+)/.exec(readFileSync("/proc/self/limits", "utf8"))!.slice(1).map((v) => (v === "unlimited" ? Infinity : Number(v)));
+    return { soft: soft!, hard: hard! };
+  } catch {
+    return { soft: Infinity, hard: Infinity };
   }
 }
 

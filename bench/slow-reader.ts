@@ -12,7 +12,11 @@
  * between the runs is what the unread backlog costs, in the resident memory
  * of the workerd process that runs the rooms and in the Worker's JS heap.
  * Then the paused reader reads again, and must receive every event once, in
- * order. Loopback only; stops by itself.
+ * order. A third run does the same with a paused reader that acknowledged
+ * (`{"type":"ack","seq":0}`) before it stopped reading: the room closes it
+ * with 1013 once WS_MAX_UNACKED_BYTES (4 MiB) is unacknowledged, so the
+ * backlog stays bounded; reading again, it gets what was queued, the close,
+ * and the rest with `?after=`. Loopback only; stops by itself.
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -30,6 +34,7 @@ const log = (message: string) => process.stderr.write(`slow-reader: ${message}\n
 interface Reader {
   ws: WebSocket;
   seqs: number[];
+  closed?: { code: number; reason: string };
 }
 
 function reader(url: string): Promise<Reader> {
@@ -41,6 +46,7 @@ function reader(url: string): Promise<Reader> {
       if (frame.type === "welcome") resolve(r);
       if (frame.type === "message") r.seqs.push(frame.message.seq);
     });
+    ws.on("close", (code, reason) => (r.closed = { code, reason: String(reason) }));
     ws.once("error", reject);
   });
 }
@@ -51,7 +57,24 @@ async function untilCount(r: Reader, n: number, timeoutMs: number): Promise<bool
   return r.seqs.length >= n;
 }
 
-async function run(paused: boolean): Promise<Record<string, number | boolean>> {
+/** Waits for the room's answer to a ping: every frame sent before it has been handled. */
+function pong(r: Reader): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (raw: WebSocket.RawData) => {
+      if (String(raw) !== '{"type":"pong"}') return;
+      r.ws.off("message", onMessage);
+      resolve();
+    };
+    r.ws.on("message", onMessage);
+    r.ws.send(JSON.stringify({ type: "ping" }));
+  });
+}
+
+/** "control": every reader reads; "paused": one stops reading; "acking": one acks, then stops reading. */
+type Mode = "control" | "paused" | "acking";
+
+async function run(mode: Mode): Promise<Record<string, number | boolean>> {
+  const paused = mode !== "control";
   const server = await DevServer.start();
   track(server);
   const heap = await HeapProbe.connect(server.inspectorPort, log);
@@ -59,6 +82,10 @@ async function run(paused: boolean): Promise<Record<string, number | boolean>> {
   const token = await tokenFor("reader", { rooms: ["*"] });
   const fast = await reader(`${server.wsUrl}/rooms/${room}/ws?token=${token}`);
   const slow = paused ? await reader(`${server.wsUrl}/rooms/${room}/ws?token=${token}`) : undefined;
+  if (slow && mode === "acking") {
+    slow.ws.send(JSON.stringify({ type: "ack", seq: 0 })); // opts in to flow control
+    await pong(slow);
+  }
   slow?.ws.pause();
   await new Promise((r) => setTimeout(r, 2_000));
   const before = { rss: sampleMemory(0)!.roomsMiB, heap: (await heap?.heapUsedMiB()) ?? Number.NaN };
@@ -84,18 +111,36 @@ async function run(paused: boolean): Promise<Record<string, number | boolean>> {
   let slowGotAll = true;
   let slowInOrder = true;
   let resumeMs = 0;
+  let closedWith = 0;
+  let queuedEvents = 0;
+  let again: Reader | undefined;
   if (slow) {
     const t = performance.now();
     slow.ws.resume();
-    slowGotAll = await untilCount(slow, EVENTS, 60_000);
+    if (mode === "acking") {
+      // It reads what was queued, then the close; then it resumes after its last seq, as the client library does.
+      const deadline = Date.now() + 60_000;
+      while (!slow.closed && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+      closedWith = slow.closed?.code ?? 0;
+      queuedEvents = slow.seqs.length;
+      again = await reader(`${server.wsUrl}/rooms/${room}/ws?token=${token}&after=${slow.seqs.at(-1) ?? 0}`);
+      const rest = await untilCount(again, EVENTS - queuedEvents, 60_000);
+      slowGotAll = rest && queuedEvents + again.seqs.length === EVENTS;
+      slowInOrder = [...slow.seqs, ...again.seqs].every((seq, i) => seq === i + 1);
+    } else {
+      slowGotAll = await untilCount(slow, EVENTS, 60_000);
+      slowInOrder = slow.seqs.every((seq, i) => seq === i + 1) && slow.seqs.length === EVENTS;
+    }
     resumeMs = Math.round(performance.now() - t);
-    slowInOrder = slow.seqs.every((seq, i) => seq === i + 1) && slow.seqs.length === EVENTS;
   }
   await new Promise((r) => setTimeout(r, 3_000));
   const drained = { rss: sampleMemory(0)!.roomsMiB, heap: (await heap?.heapUsedMiB()) ?? Number.NaN };
+  // The room logs what the closed socket had not acknowledged (objects/ChatRoom.ts, dropSlowSocket).
+  const unackedBytesAtClose = Number(/WebSocket with 1013, (\d+) bytes unacknowledged/.exec(server.output.join(""))?.[1] ?? Number.NaN);
   heap?.close();
   fast.ws.terminate();
   slow?.ws.terminate();
+  again?.ws.terminate();
   await stopServer();
   return {
     publishedMiB: Math.round((bytes / 2 ** 20) * 10) / 10,
@@ -109,6 +154,7 @@ async function run(paused: boolean): Promise<Record<string, number | boolean>> {
     fastGotAll,
     fastInOrder: fast.seqs.every((seq, i) => seq === i + 1),
     ...(paused ? { slowGotAllOnResume: slowGotAll, slowInOrder, resumeMs } : {}),
+    ...(mode === "acking" ? { closedWith, eventsQueuedForIt: queuedEvents, unackedBytesAtClose } : {}),
   };
 }
 
@@ -117,12 +163,17 @@ async function main(): Promise<number> {
   const clear = timeLimit(10 * 60_000, new AbortController());
   try {
     log(`${EVENTS} events, control run (every reader reads)…`);
-    const control = await run(false);
+    const control = await run("control");
     log(`same events with a paused reader…`);
-    const paused = await run(true);
-    const extra = Math.round(((paused.rssGrowthMiB as number) - (control.rssGrowthMiB as number)) * 10) / 10;
-    process.stdout.write(`${JSON.stringify({ events: EVENTS, control, paused, rssCostOfPausedReaderMiB: extra }, null, 2)}\n`);
-    return control.fastGotAll && paused.fastGotAll && paused.slowGotAllOnResume && paused.slowInOrder ? 0 : 1;
+    const paused = await run("paused");
+    log(`same events with a paused reader that acknowledged before it stopped…`);
+    const acking = await run("acking");
+    const cost = (r: Record<string, number | boolean>) => Math.round(((r.rssGrowthMiB as number) - (control.rssGrowthMiB as number)) * 10) / 10;
+    process.stdout.write(
+      `${JSON.stringify({ events: EVENTS, control, paused, acking, rssCostOfPausedReaderMiB: cost(paused), rssCostOfAckingPausedReaderMiB: cost(acking) }, null, 2)}\n`,
+    );
+    const ok = (r: Record<string, number | boolean>) => r.fastGotAll && r.slowGotAllOnResume && r.slowInOrder;
+    return control.fastGotAll && ok(paused) && ok(acking) && acking.closedWith === 1013 ? 0 : 1;
   } finally {
     clear();
     await stopServer();

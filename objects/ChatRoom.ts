@@ -24,6 +24,7 @@ import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
 import { CHAT_MESSAGE_EVENT, type Envelope, type EventData, type UserRef } from "../protocol/envelope";
 import type { PresenceMember, WelcomeFrame } from "../protocol/frames";
+import { PUSHER_MAX_EVENT_BYTES, pusherDataToEventData, type PusherTrigger } from "../protocol/pusher";
 import { clientFrameSchema, describeIssues, type NotifyBody, type PushOption, type SendBody } from "../protocol/schemas";
 import { configFrom, type RoomConfig } from "../server/config";
 import type { Env } from "../server/env";
@@ -32,8 +33,11 @@ import { D1Outbox, type OutboxStatus } from "./room/d1-outbox";
 import { D1Store } from "./room/d1-store";
 import type { EncodedEvent } from "./room/encoded-event";
 import { EncodedSignal } from "./room/encoded-signal";
+import { FrameBatch } from "./room/frame-batch";
 import { Hub } from "./room/hub";
 import { LongPollSubscriber } from "./room/long-poll-subscriber";
+import type { PusherMember } from "./pusher/hub-api";
+import { PusherBridge, type HubLink } from "./room/pusher-bridge";
 import { Presence } from "./room/presence";
 import { PushQueue, type PushQueueStatus } from "./room/push-queue";
 import { RateLimiter } from "./room/rate-limiter";
@@ -42,7 +46,18 @@ import { fail, ok, ROOM_CONTEXT_HEADER, type Caller, type RoomResult, type Strea
 import { RoomHistory } from "./room/room-history";
 import { RoomLog, type NewEvent } from "./room/room-log";
 import { SseSubscriber } from "./room/sse-subscriber";
-import { WebSocketSubscriber, type SocketAttachment } from "./room/websocket-subscriber";
+import { StreamFlush } from "./room/stream-flush";
+import { WebSocketSubscriber, type SocketAttachment, type SocketPolicy } from "./room/websocket-subscriber";
+import { websocketUpgrade } from "./room/websocket-upgrade";
+
+/** The room's way to its Pusher hub shards (RPC on the PusherHub objects). */
+function hubLink(env: Env): HubLink {
+  const hub = (name: string) => env.PUSHER_HUBS.get(env.PUSHER_HUBS.idFromName(name));
+  return {
+    deliver: (hubName, channel, deliveries, options) => hub(hubName).deliver(channel, deliveries, options),
+    socketsOn: (hubName, channel) => hub(hubName).socketsOn(channel),
+  };
+}
 
 /** What EventSource waits before reconnecting. */
 const SSE_RETRY_MS = 2000;
@@ -50,6 +65,12 @@ const SSE_RETRY_MS = 2000;
 const TYPING_THROTTLE_MS = 1000;
 /** WebSocket close code for a server error. */
 const CLOSE_INTERNAL_ERROR = 1011;
+
+/** A frame as it arrived, waiting for its batch's turn. */
+interface InboundFrame {
+  subscriber: WebSocketSubscriber;
+  raw: string | ArrayBuffer;
+}
 
 export interface AcceptedMessage {
   /** false when this was a retry of an already accepted clientId / idempotencyKey. */
@@ -67,9 +88,23 @@ export class ChatRoom extends DurableObject<Env> {
   private readonly sendLimiter: RateLimiter;
   private readonly members: RoomMembers;
   private readonly pushQueue: PushQueue;
+  /** Pusher connections (on PusherHub shards) subscribed to this room's channel. */
+  private readonly pusher: PusherBridge;
   /** Socket → subscriber, rebuilt once per wake (never parse attachments per event). */
   private readonly sockets = new Map<WebSocket, WebSocketSubscriber>();
+  /** Client frames, handled a turn after they arrive so that a burst shares one storage commit. */
+  private readonly frames = new FrameBatch<InboundFrame>(
+    (frame) => this.handleFrame(frame),
+    (frame, error) => {
+      console.error(`room ${this.log.room}: a frame from ${frame.subscriber.user.id} failed:`, error);
+      frame.subscriber.sendFrame({ type: "error", code: "internal_error", message: "something went wrong on our side; it has been logged" });
+    },
+  );
+  /** Flow control shared by every socket (the cap on unacknowledged bytes). */
+  private readonly socketPolicy: SocketPolicy;
   private readonly streams = new Set<SseSubscriber>();
+  /** Writes what the SSE streams were given, once per stream per moment. */
+  private readonly streamFlush = new StreamFlush();
   private readonly lastTyping = new Map<string, number>();
   private heartbeat?: ReturnType<typeof setInterval>;
 
@@ -83,11 +118,14 @@ export class ChatRoom extends DurableObject<Env> {
     this.outbox = new D1Outbox(ctx.storage, this.log, this.members, d1, this.config);
     this.presence = new Presence((signal) => this.hub.signal(signal), this.config.presenceGraceMs);
     this.hub = new Hub(this.log, this.history, this.presence);
+    this.socketPolicy = { maxUnackedBytes: this.config.wsMaxUnackedBytes, dropped: (subscriber, unacked) => this.dropSlowSocket(subscriber, unacked) };
     this.sendLimiter = new RateLimiter(this.config.sendRatePerSecond, this.config.sendBurst);
     this.pushQueue = new PushQueue(ctx.storage, env, this.members, new PushStore(env.DB), (userId, now) => this.presence.isPresent(userId, now));
     // The text ping is answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     for (const socket of ctx.getWebSockets()) this.restoreSocket(socket);
+    this.pusher = new PusherBridge(ctx.storage.sql, this.hub, this.presence, hubLink(env), () => this.log.room);
+    this.pusher.restore();
     void ctx.blockConcurrencyWhile(async () => {
       await this.outbox.load();
       await this.pushQueue.load();
@@ -121,6 +159,53 @@ export class ChatRoom extends DurableObject<Env> {
     const event = this.append({ event: body.event, from: body.from, data: body.data, idempotencyKey: key }, now, body.push);
     this.hub.publish(event);
     return ok({ created: true, message: event.envelope });
+  }
+
+  /**
+   * An event triggered through the Pusher HTTP API (SPEC §8). The same path
+   * as notify: stored with a seq, copied to D1, fanned out to every
+   * transport. It differs in what Pusher gives: a name and a data string
+   * (mapped by `pusherDataToEventData`), Pusher's 10 KB limit on that
+   * string, no sender, no idempotency key, and no Web Push (Pusher apps
+   * send their own notifications). `socketId` is Pusher's "exclude a
+   * recipient": that Pusher connection does not get the event live.
+   */
+  async pusherTrigger(channel: string, trigger: PusherTrigger): Promise<RoomResult<AcceptedMessage>> {
+    this.enter(channel);
+    const now = Date.now();
+    const bytes = new TextEncoder().encode(trigger.data).byteLength;
+    if (bytes > PUSHER_MAX_EVENT_BYTES) return fail("payload_too_large", `data is ${bytes} bytes; Pusher events are limited to ${PUSHER_MAX_EVENT_BYTES}`);
+    const full = this.outbox.refuseWhenFull(now);
+    if (full) return full;
+    const event = this.append({ event: trigger.event, data: pusherDataToEventData(trigger.data), exceptSocketId: trigger.socketId }, now, false);
+    this.hub.publish(event);
+    return ok({ created: true, message: event.envelope });
+  }
+
+  // ---- RPC: the Pusher bridge, called by PusherHub shards (docs/pusher.md) ----
+
+  /** A Pusher connection subscribes to this room's channel; its subscription_succeeded follows through the shard's stream. */
+  async pusherSubscribe(channel: string, hubName: string, socketId: string, member?: PusherMember): Promise<void> {
+    this.enter(channel);
+    this.pusher.subscribe(hubName, socketId, member);
+  }
+
+  /** Pusher connections of a shard left the channel (unsubscribed or closed). */
+  async pusherUnsubscribe(channel: string, hubName: string, socketIds: string[]): Promise<void> {
+    this.enter(channel);
+    this.pusher.unsubscribe(hubName, socketIds);
+  }
+
+  /** A client event (`client-*`), already checked by the hub: to the channel's other Pusher connections, not stored. */
+  async pusherClientEvent(channel: string, senderSocketId: string, frame: string): Promise<void> {
+    this.enter(channel);
+    this.pusher.relay(frame, senderSocketId);
+  }
+
+  /** Presence members of the channel as pusher-js sees them (Pusher and native). */
+  async pusherMemberIds(channel: string): Promise<string[]> {
+    this.enter(channel);
+    return this.pusher.memberIds();
   }
 
   /** Someone is typing: tell the others, at most once a second per user. */
@@ -170,21 +255,25 @@ export class ChatRoom extends DurableObject<Env> {
     const attachment: SocketAttachment = call.role === undefined ? { user: call.user } : { user: call.user, role: call.role };
     this.ctx.acceptWebSocket(server);
     server.serializeAttachment(attachment);
-    const subscriber = new WebSocketSubscriber(server, attachment);
+    const subscriber = new WebSocketSubscriber(server, attachment, this.socketPolicy);
     this.sockets.set(server, subscriber);
     this.hub
       .attach(subscriber, call.after ?? this.log.lastSeq, () => subscriber.sendFrame(this.welcome(call.user)))
       .catch((error) => this.failSubscriber(subscriber, error));
-    return new Response(null, { status: 101, webSocket: client });
+    return websocketUpgrade(client);
   }
 
   /** SSE: `retry:`, the missed events after the resume point, then live, with heartbeats. */
   private openEventStream(call: StreamCall, signal: AbortSignal): Response {
-    const subscriber = new SseSubscriber(call.user, (closed) => {
-      this.hub.detach(closed);
-      this.streams.delete(closed);
-      this.stopHeartbeatIfIdle();
-    });
+    const subscriber = new SseSubscriber(
+      call.user,
+      (closed) => {
+        this.hub.detach(closed);
+        this.streams.delete(closed);
+        this.stopHeartbeatIfIdle();
+      },
+      this.streamFlush,
+    );
     this.streams.add(subscriber);
     // A cancelled body already errors the writer; the signal covers a client that goes before any byte is read.
     signal.addEventListener("abort", () => subscriber.close(), { once: true });
@@ -234,7 +323,14 @@ export class ChatRoom extends DurableObject<Env> {
   // ---- WebSocket events (delivered even after hibernation) ----
 
   override async webSocketMessage(socket: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    // The subscriber is taken now: by the batch's turn the socket may have closed, and its sends still count.
     const subscriber = this.sockets.get(socket) ?? this.restoreSocket(socket);
+    this.frames.add({ subscriber, raw });
+  }
+
+  /** One client frame, handled in its batch's turn (FrameBatch: one storage commit for the frames of a moment). */
+  private handleFrame({ subscriber, raw }: InboundFrame): void {
+    const socket = subscriber.socket;
     if (typeof raw !== "string") {
       subscriber.sendFrame({ type: "error", code: "invalid_body", message: "frames are JSON text" });
       return;
@@ -282,6 +378,9 @@ export class ChatRoom extends DurableObject<Env> {
       }
       case "ping":
         subscriber.sendFrame({ type: "pong" });
+        return;
+      case "ack":
+        subscriber.acknowledge(frame.seq);
         return;
     }
   }
@@ -371,9 +470,11 @@ export class ChatRoom extends DurableObject<Env> {
   /** Rebuilds a socket's subscriber from its attachment after hibernation. */
   private restoreSocket(socket: WebSocket): WebSocketSubscriber {
     const attachment = socket.deserializeAttachment() as SocketAttachment;
-    const subscriber = new WebSocketSubscriber(socket, attachment);
+    const subscriber = new WebSocketSubscriber(socket, attachment, this.socketPolicy);
     this.sockets.set(socket, subscriber);
-    this.hub.restore(subscriber);
+    // A socket the room closed (too far behind) stays listed until its client answers the close: not live.
+    if (socket.readyState === WebSocket.OPEN) this.hub.restore(subscriber);
+    else subscriber.ended();
     return subscriber;
   }
 
@@ -381,7 +482,20 @@ export class ChatRoom extends DurableObject<Env> {
     const subscriber = this.sockets.get(socket);
     if (!subscriber) return;
     this.sockets.delete(socket);
+    subscriber.ended();
     this.hub.detach(subscriber);
+  }
+
+  /**
+   * A socket closed with 1013 for being too far behind its acks. It stays in
+   * `sockets` until the client answers the close (which a client that stopped
+   * reading may never do), but leaves the fan-out now.
+   */
+  private dropSlowSocket(subscriber: WebSocketSubscriber, unackedBytes: number): void {
+    this.hub.detach(subscriber);
+    console.info(
+      `room ${this.log.room}: closed ${subscriber.user.id}'s WebSocket with 1013, ${unackedBytes} bytes unacknowledged (WS_MAX_UNACKED_BYTES ${this.config.wsMaxUnackedBytes})`,
+    );
   }
 
   private failSubscriber(subscriber: WebSocketSubscriber | SseSubscriber, error: unknown): void {

@@ -29,5 +29,17 @@ export type ServerFrame =
   | { type: "pong" }
   | { type: "error"; code: ErrorCode; message: string; clientId?: string; retryAfter?: number };
 
+/**
+ * Client → server: the client has processed every event up to `seq`. The
+ * first one opts the socket in to flow control: the room counts what it sent
+ * and was not acknowledged, and closes the socket with 1013 past
+ * WS_MAX_UNACKED_BYTES (docs/api.md, "Acknowledgements and slow sockets").
+ * Validated by `clientFrameSchema`.
+ */
+export interface FlowAckFrame {
+  type: "ack";
+  seq: number;
+}
+
 /** Ephemeral signals: no seq, never stored, delivered to whoever is connected. */
 export type SignalFrame = Extract<ServerFrame, { type: "typing" | "read" | "presence" }>;

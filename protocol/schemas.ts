@@ -84,6 +84,8 @@ export const clientFrameSchema = v.variant("type", [
   v.object({ type: v.literal("typing") }),
   v.object({ type: v.literal("read"), seq: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
   v.object({ type: v.literal("ping") }),
+  // Flow control (docs/api.md): "I have processed every event up to seq". Opts the socket in; never stored.
+  v.object({ type: v.literal("ack"), seq: v.pipe(v.number(), v.integer(), v.minValue(0)) }),
 ]);
 export type ClientFrame = v.InferOutput<typeof clientFrameSchema>;
 

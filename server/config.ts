@@ -19,9 +19,12 @@ export interface RoomConfig extends Limits {
   sseHeartbeatSeconds: number;
   /** Events waiting for D1 beyond which new events are refused (503 unavailable); 0: no cap. */
   outboxMaxPending: number;
+  /** Bytes a WebSocket that acknowledges may have unacknowledged before it is closed with 1013; 0: no cap. */
+  wsMaxUnackedBytes: number;
 }
 
-function intVar(value: string | undefined, fallback: number, name: string): number {
+/** A var that must be a non-negative number when set; the fallback when unset or empty. */
+export function intVar(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined || value === "") return fallback;
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new Error(`var ${name} must be a non-negative number, got ${JSON.stringify(value)}`);
@@ -49,6 +52,7 @@ export function configFrom(env: Env): RoomConfig {
     presenceGraceMs: intVar(env.PRESENCE_GRACE_MS, 3000, "PRESENCE_GRACE_MS"),
     sseHeartbeatSeconds: intVar(env.SSE_HEARTBEAT_SECONDS, 15, "SSE_HEARTBEAT_SECONDS"),
     outboxMaxPending: intVar(env.OUTBOX_MAX_PENDING, 100_000, "OUTBOX_MAX_PENDING"),
+    wsMaxUnackedBytes: intVar(env.WS_MAX_UNACKED_BYTES, 4 * 1024 * 1024, "WS_MAX_UNACKED_BYTES"),
   };
   cache.set(env, config);
   return config;

@@ -1,8 +1,11 @@
 /** Bindings, vars and secrets the Worker and the room object receive. */
 import type { ChatRoom } from "../objects/ChatRoom";
+import type { PusherHub } from "../objects/PusherHub";
 
 export interface Env {
   ROOMS: DurableObjectNamespace<ChatRoom>;
+  /** Pusher Channels connections, sharded over PUSHER_HUB_SHARDS objects (docs/pusher.md). */
+  PUSHER_HUBS: DurableObjectNamespace<PusherHub>;
   DB: D1Database;
 
   // Secrets: Wrangler secrets in production, .dev.vars locally. Never defaulted.
@@ -30,10 +33,18 @@ export interface Env {
   SSE_HEARTBEAT_SECONDS?: string;
   /** Events a room may hold that D1 does not have yet before it refuses new ones (503); "0": no cap. */
   OUTBOX_MAX_PENDING?: string;
+  /** Bytes a WebSocket that sends `ack` frames may fall behind before it is closed with 1013 (default 4 MiB); "0": no cap. */
+  WS_MAX_UNACKED_BYTES?: string;
   /** "1" enables POST /dev/token (local development only: .dev.vars, never wrangler.toml). */
   DEV_TOKENS?: string;
   /** Set (e.g. "1") to accept http and private/loopback push endpoints: local push services in tests only. */
   PUSH_ALLOW_HTTP_ENDPOINTS?: string;
   /** First retry delay of a failed push (ms); it doubles for the next attempt. */
   PUSH_RETRY_BASE_MS?: string;
+  /** Number of PusherHub objects sharing the Pusher connections (default 8). */
+  PUSHER_HUB_SHARDS?: string;
+  /** Pusher connections one hub holds before refusing new ones with 4100 (default 10000). */
+  PUSHER_HUB_MAX_SOCKETS?: string;
+  /** Rooms open to Pusher clients as public channels, without a signature (comma-separated ids and `prefix*`; empty: none). */
+  PUSHER_PUBLIC_CHANNELS?: string;
 }

@@ -6,6 +6,7 @@ import type { Env } from "../server/env";
 import { handle } from "./router";
 
 export { ChatRoom } from "../objects/ChatRoom";
+export { PusherHub } from "../objects/PusherHub";
 
 export default {
   fetch: (request, env, ctx) => handle(request, env, ctx),

@@ -12,7 +12,10 @@ import { mintDevToken } from "./routes/dev-token";
 import { legacyPoll, legacyPost } from "./routes/legacy";
 import { listUnread } from "./routes/unread";
 import { notifyRoom, notifyRooms, roomStatus } from "./routes/notify";
+import { getPusherChannelRoute, listPusherChannelsRoute, listPusherUsers, triggerPusherBatch, triggerPusherEvent } from "./routes/pusher-api";
 import { listSubscriptions, sendTestPush, subscribe, unsubscribe, vapidPublicKey } from "./routes/push";
+import { authorizePusherChannel } from "./routes/pusher-auth";
+import { openPusherSocket } from "./routes/pusher-socket";
 import { listPresence, openEventStream, openWebSocket, readMessages, sendMessage, sendRead, sendTyping } from "./routes/rooms";
 
 type Method = "GET" | "POST" | "DELETE";
@@ -38,6 +41,14 @@ const ROUTES: [Method, string, RouteHandler][] = [
   ["GET", "/api/chat/messages/:sessionId", legacyPoll],
   ["POST", "/api/chat/message", legacyPost],
   ["POST", "/dev/token", mintDevToken],
+  ["GET", "/app/:key", openPusherSocket],
+  ["POST", "/pusher/auth", authorizePusherChannel],
+  // The Pusher HTTP API (SPEC §8), signed with PUSHER_KEY / PUSHER_SECRET.
+  ["POST", "/apps/:id/events", triggerPusherEvent],
+  ["POST", "/apps/:id/batch_events", triggerPusherBatch],
+  ["GET", "/apps/:id/channels", listPusherChannelsRoute],
+  ["GET", "/apps/:id/channels/:name", getPusherChannelRoute],
+  ["GET", "/apps/:id/channels/:name/users", listPusherUsers],
 ];
 
 function buildRouter() {

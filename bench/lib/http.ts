@@ -61,6 +61,35 @@ function attempt<T>(target: URL, headers: Record<string, string>, signal: AbortS
   });
 }
 
+/** POST a JSON body and time the answer, as getJson does. Rejects on network errors and non-JSON answers. */
+export function postJson<T>(url: string | URL, body: unknown, headers: Record<string, string> = {}, signal?: AbortSignal): Promise<TimedResponse<T>> {
+  const target = assertLoopback(url);
+  const payload = Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const sentAt = performance.now();
+    const request = http.request(
+      target,
+      { method: "POST", agent, signal, headers: { ...headers, "content-type": "application/json", "content-length": String(payload.length) } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("error", reject);
+        response.on("end", () => {
+          const endedAt = performance.now();
+          const text = Buffer.concat(chunks).toString("utf8");
+          try {
+            resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as T, sentAt, endedAt });
+          } catch {
+            reject(new Error(`POST ${target.pathname}: ${response.statusCode} with a non-JSON body: ${text.slice(0, 200)}`));
+          }
+        });
+      },
+    );
+    request.on("error", reject);
+    request.end(payload);
+  });
+}
+
 /** Resolves at `performance.now() >= at` (timer granularity is about 1 ms). */
 export function sleepUntil(at: number, signal?: AbortSignal): Promise<void> {
   const delay = at - performance.now();

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 
-export function machineInfo(root: string): Record<string, unknown> {
+export function machineInfo(root: string): Record<string, string | number | boolean> {
   const cpus = os.cpus();
   return {
     cpus: cpus.length,
@@ -19,6 +19,8 @@ export function machineInfo(root: string): Record<string, unknown> {
     node: process.version,
     wrangler: packageVersion(root, "wrangler"),
     workerd: packageVersion(root, "workerd"),
+    socketio: packageVersion(root, "socket.io"),
+    ws: packageVersion(root, "ws"),
     commit: git(root, ["rev-parse", "--short", "HEAD"]),
     uncommittedChanges: git(root, ["status", "--porcelain", "--untracked-files=no"]) !== "",
     loadAverage1mAtStart: Math.round(os.loadavg()[0]! * 100) / 100,

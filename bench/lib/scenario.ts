@@ -7,9 +7,10 @@
  * same run against the same server. The runner calls `run` several times and
  * reports every figure as the median of those runs with their spread; the
  * first series is ours, and every other one is shown beside it with the
- * ratio other/ours.
+ * ratio ours/other.
  */
 import type { DevServer } from "../../test/e2e/server.ts";
+import type { Baseline } from "./baseline.ts";
 
 export type Mode = "full" | "quick";
 
@@ -26,6 +27,12 @@ export interface BenchContext {
   debug(message: string): void;
   /** Aborted when the bench's overall time limit is reached. */
   signal: AbortSignal;
+  /** The baseline servers, each in its own process, started by the runner for the whole bench. */
+  baselines: { socketio: Baseline; ws: Baseline };
+  /** The workerd that runs the rooms, without wrangler dev's proxy in front (undefined if not found): see lib/direct.ts. */
+  directUrl?: string;
+  /** Open files each process may have (the soft limit every server process inherited). */
+  openFiles: number;
 }
 
 /** What one series produced in one run. */
@@ -37,6 +44,8 @@ export interface SeriesRun {
   delivered: number;
   /** Deliveries received more than once (should be 0). */
   duplicates: number;
+  /** Deliveries that arrived after a later seq on the same connection (should be 0). */
+  outOfOrder?: number;
   /** Side figures worth recording (request round trips, request rates …), one value per run. */
   extra?: Record<string, number>;
 }
@@ -48,12 +57,28 @@ export interface SeriesInfo {
   description: string;
 }
 
+/** A side figure (a key of `SeriesRun.extra`) shown as a row of the table. */
+export interface Figure {
+  key: string;
+  /** The row's label, e.g. "accepted events/s". */
+  label: string;
+  unit: "ms" | "/s" | "MiB" | "KiB" | "count" | "ratio";
+  /** Which way is better, for the reader of a ratio. */
+  better: "lower" | "higher";
+}
+
 export interface Scenario<P extends object = object> {
   id: string;
   /** The table's scenario column, e.g. "long-poll wake, 200 held polls". */
   title(params: P): string;
   /** series[0] is ours. */
   series: SeriesInfo[];
+  /** Rows beyond the latency ones, from each series' `extra` (absent values show as "–"). */
+  figures?: Figure[];
+  /** false: the scenario measures no latency (no p50/p99/max rows). Default true. */
+  latency?: boolean;
+  /** Measured runs in a full bench unless --runs says otherwise (default 5; quick: 1). */
+  runs?: number;
   /** Sizes for a mode (every count and duration is bounded here); undefined: not run in that mode. */
   params(mode: Mode): P | undefined;
   /** Runs before the measured runs (cold object, JIT); its figures are discarded. */

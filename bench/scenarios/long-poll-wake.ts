@@ -18,9 +18,20 @@
  * from the notify being sent until the first poll answer that contains the
  * event arrives. Expected: about 250 ms on average, up to 500 ms plus a round trip.
  *
- * A run is `rounds` rounds of each, alternating (ours, baseline, ours, …) so
- * both see the same history and the same machine over time.
+ * raw Node ("ws"): the ws baseline's process holds the same kind of request
+ * (GET /messages?room=R&after=SEQ&wait=25, node:http, in memory) and answers
+ * every held one with a pre-built body when its POST /notify arrives. Timed as ours.
+ *
+ * Socket.io 4 over HTTP long-polling ("socketio"): N socket.io-client
+ * sockets restricted to the polling transport, connected to the Socket.io
+ * baseline's room for the whole run (Socket.io keeps a GET held per client
+ * between packets). Each sample: from just before the baseline's POST
+ * /notify is sent until that client's "message" event fires.
+ *
+ * A run is `rounds` rounds of each, alternating (ours, raw Node, Socket.io,
+ * polling loop, ours, …) so every series sees the same machine over time.
  */
+import { io as socketIoClient, type Socket } from "socket.io-client";
 import { postJson, tokenFor } from "../../test/e2e/clients.ts";
 import { getJson, sleep, sleepUntil, untilAborted } from "../lib/http.ts";
 import type { BenchContext, Scenario, SeriesRun } from "../lib/scenario.ts";
@@ -81,15 +92,26 @@ export function longPollWake(polls: number, inQuick: boolean): Scenario<LongPoll
         description: "GET /rooms/:room/messages?after=N&wait=25 held in the room, woken by the Hub's fan-out",
       },
       {
+        key: "socketio",
+        label: "Socket.io 4",
+        description: "socket.io-client 4.8 with transports: ['polling'] (HTTP long-polling) in a Socket.io 4.8 room; event broadcast from an HTTP notify",
+      },
+      {
+        key: "ws",
+        label: "raw ws",
+        description: "raw node:http long-poll in the ws baseline's process: GET /messages?after=N&wait=25 held in memory, answered on notify",
+      },
+      {
         key: "poll500",
         label: "500 ms polling",
         description: "GET /rooms/:room/messages?after=N without wait, every 500 ms per client, random phase (the seed design's database-polling loop)",
       },
     ],
+    runs: 3,
     params: (mode) =>
       mode === "quick"
         ? inQuick
-          ? { room, polls, rounds: 3, waitSeconds: 25, periodMs: 500, historyEvents: 20, roundTimeoutMs: 10_000 }
+          ? { room, polls, rounds: 2, waitSeconds: 25, periodMs: 500, historyEvents: 20, roundTimeoutMs: 10_000 }
           : undefined
         : { room, polls, rounds: 10, waitSeconds: 25, periodMs: 500, historyEvents: 100, roundTimeoutMs: 10_000 },
 
@@ -97,18 +119,36 @@ export function longPollWake(polls: number, inQuick: boolean): Scenario<LongPoll
       for (let i = 0; i < params.historyEvents; i++) await publish(ctx, params.room, { history: i });
       const tokens = await tokensFor(params.polls);
       await longPollRound(ctx, params, tokens, -1);
+      await rawLongPollRound(ctx, params, -1);
+      const clients = await connectSocketIo(ctx, params);
+      try {
+        await socketIoRound(ctx, params, clients, -1);
+      } finally {
+        for (const client of clients) client.disconnect();
+      }
       await pollingRound(ctx, params, tokens, -1);
     },
 
     async run(ctx, params) {
       const tokens = await tokensFor(params.polls);
+      const clients = await connectSocketIo(ctx, params);
       const ours: RoundResult[] = [];
+      const raw: RoundResult[] = [];
+      const sio: RoundResult[] = [];
       const baseline: RoundResult[] = [];
-      for (let round = 0; round < params.rounds; round++) {
-        if (ctx.signal.aborted) break;
-        ours.push(await longPollRound(ctx, params, tokens, round));
-        if (ctx.signal.aborted) break;
-        baseline.push(await pollingRound(ctx, params, tokens, round));
+      try {
+        for (let round = 0; round < params.rounds; round++) {
+          if (ctx.signal.aborted) break;
+          ours.push(await longPollRound(ctx, params, tokens, round));
+          if (ctx.signal.aborted) break;
+          raw.push(await rawLongPollRound(ctx, params, round));
+          if (ctx.signal.aborted) break;
+          sio.push(await socketIoRound(ctx, params, clients, round));
+          if (ctx.signal.aborted) break;
+          baseline.push(await pollingRound(ctx, params, tokens, round));
+        }
+      } finally {
+        for (const client of clients) client.disconnect();
       }
       const expected = params.polls * params.rounds;
       const longpoll = merge(ours, expected);
@@ -127,9 +167,104 @@ export function longPollWake(polls: number, inQuick: boolean): Scenario<LongPoll
         pollRequestsPerSecond: seconds > 0 ? sum(baseline.map((r) => r.requests)) / seconds : 0,
         errors: sum(baseline.map((r) => r.errors)),
       };
-      return { longpoll, poll500 };
+      const ws = merge(raw, expected);
+      ws.extra = { errors: sum(raw.map((r) => r.errors)) };
+      const socketio = merge(sio, expected);
+      return { longpoll, socketio, ws, poll500 };
     },
   };
+}
+
+/** The raw Node baseline's round: N held GETs on the ws baseline, one notify, N answers timed. */
+async function rawLongPollRound(ctx: BenchContext, params: LongPollWakeParams, round: number): Promise<RoundResult> {
+  const base = ctx.baselines.ws.url;
+  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(params.roundTimeoutMs)]);
+  const state = async () => (await getJson<{ seq: number; polls: number }>(`${base}/status?room=${params.room}`)).body;
+  const seq = (await state()).seq;
+  const url = `${base}/messages?room=${params.room}&after=${seq}&wait=${params.waitSeconds}`;
+  const arrivals: (number | undefined)[] = new Array(params.polls).fill(undefined);
+  let duplicates = 0;
+  let errors = 0;
+  let settled = 0;
+  const begun = performance.now();
+  const polls = arrivals.map((_, i) =>
+    getJson<MessagesBody>(url, {}, signal)
+      .then((response) => {
+        const hits = response.status === 200 ? response.body.messages.filter((m) => m.seq === seq + 1).length : 0;
+        if (hits > 0) arrivals[i] = response.endedAt;
+        if (hits > 1) duplicates += hits - 1;
+        if (response.status !== 200) errors++;
+      })
+      .catch(() => void errors++)
+      .finally(() => void settled++),
+  );
+  while (!signal.aborted && (await state()).polls + settled < params.polls) await sleep(2);
+  const holdMs = performance.now() - begun;
+  const t0 = performance.now();
+  await postJson(`${base}/notify`, { room: params.room, event: "bench.wake", data: { round } }).catch(() => undefined);
+  const rtt = performance.now() - t0;
+  await Promise.all(polls);
+  const result = roundResult(arrivals, t0, { duplicates, rttsMs: [rtt], holdMs, requests: 0, durationMs: performance.now() - begun, errors });
+  ctx.debug(`raw long-poll round ${round}: ${describe(result)}`);
+  return result;
+}
+
+/** N socket.io-client sockets on HTTP long-polling only, each welcomed into the Socket.io baseline's room. */
+async function connectSocketIo(ctx: BenchContext, params: LongPollWakeParams): Promise<Socket[]> {
+  const clients = Array.from({ length: params.polls }, () =>
+    socketIoClient(ctx.baselines.socketio.url, { transports: ["polling"], query: { room: params.room }, forceNew: true, reconnection: false }),
+  );
+  const welcomed = clients.map(
+    (client) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("a Socket.io polling client was not welcomed within 30 s")), 30_000);
+        client.once("welcome", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        client.once("connect_error", (error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
+      }),
+  );
+  try {
+    await Promise.all(welcomed);
+  } catch (error) {
+    for (const client of clients) client.disconnect();
+    throw error;
+  }
+  return clients;
+}
+
+/** Socket.io's round: one notify to the baseline, each polling client's "message" event timed. */
+async function socketIoRound(ctx: BenchContext, params: LongPollWakeParams, clients: Socket[], round: number): Promise<RoundResult> {
+  const arrivals: (number | undefined)[] = new Array(clients.length).fill(undefined);
+  let duplicates = 0;
+  let remaining = clients.length;
+  let allArrived!: () => void;
+  const done = new Promise<void>((resolve) => (allArrived = resolve));
+  const listeners = clients.map((client, i) => {
+    const listener = (event: { data?: { round?: number } }) => {
+      const at = performance.now();
+      if (event.data?.round !== round) return;
+      if (arrivals[i] !== undefined) return void duplicates++;
+      arrivals[i] = at;
+      if (--remaining === 0) allArrived();
+    };
+    client.on("message", listener);
+    return listener;
+  });
+  const begun = performance.now();
+  const t0 = performance.now();
+  const response = await postJson(`${ctx.baselines.socketio.url}/notify`, { room: params.room, event: "bench.wake", data: { round } }).catch(() => undefined);
+  const rtt = performance.now() - t0;
+  const timeout = AbortSignal.any([ctx.signal, AbortSignal.timeout(params.roundTimeoutMs)]);
+  await untilAborted(done, timeout);
+  clients.forEach((client, i) => client.off("message", listeners[i]));
+  const result = roundResult(arrivals, t0, { duplicates, rttsMs: [rtt], holdMs: 0, requests: 0, durationMs: performance.now() - begun, errors: response?.status === 202 ? 0 : 1 });
+  ctx.debug(`Socket.io polling round ${round}: ${describe(result)}`);
+  return result;
 }
 
 /** One round of ours: N held polls, one notify, N answers timed. */

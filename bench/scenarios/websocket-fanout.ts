@@ -1,106 +1,150 @@
 /**
- * WebSocket fan-out: one room, N subscribed WebSockets, events published by
- * POST /rooms/:room/notify (each durable in the room and persisted to D1).
- * Each sample is the time from just before the notify is handed to fetch
- * until one socket has the event, so a run of E events gives N × E samples.
- * Events go out one at a time, each after every socket has the previous one
- * (or a timeout), so a sample is delivery latency, not queueing behind a
- * backlog. Order and duplicates are checked per socket.
+ * WebSocket fan-out: one room, N subscribed WebSockets (1,000), events
+ * published at a steady rate (100/s for 20 s) by an HTTP notify, on ours,
+ * Socket.io and the raw ws server in turn.
  *
- * This is the small form of the benchmark issue's fan-out scenario (1,000
- * subscribers at 100 events/s beside Socket.io and raw ws), which grows here.
+ * ours: POST /rooms/:room/notify (NOTIFY_SECRET); every event is stored in
+ * the room's SQLite before anyone hears of it, and copied to D1 behind the
+ * response. The baselines: POST /notify, broadcast from memory.
+ *
+ * The publisher is open-loop: event i is sent at t0 + i / rate whether or not
+ * earlier notifies have been answered, as independent triggers would be.
+ * Each sample is one delivery: from just before event i's notify is handed
+ * to the socket layer until one subscriber's frame with it has been read, so
+ * a run has N × rate × seconds samples per system. Duplicates (by event
+ * index) and order (by seq, per socket) are checked. Each run uses fresh
+ * rooms, and the order of the three systems rotates from run to run.
  */
-import { postJson, tokenFor } from "../../test/e2e/clients.ts";
+import { DeliveryTracker } from "../lib/delivery.ts";
+import { sleepUntil } from "../lib/http.ts";
 import type { BenchContext, Scenario, SeriesRun } from "../lib/scenario.ts";
+import { distribution } from "../lib/stats.ts";
+import { closeAll, openMany, roomStatus, targetsFor, type Target, type TargetKey } from "../lib/targets.ts";
 
 export interface FanoutParams {
-  room: string;
   sockets: number;
-  events: number;
-  /** An event not delivered to every socket within this is counted as lost. */
-  eventTimeoutMs: number;
+  /** Events per second. */
+  rate: number;
+  seconds: number;
+  /** After the last notify, how long every socket has to get everything; what is missing then is lost. */
+  drainTimeoutMs: number;
+  /** WebSocket handshakes in flight while opening the sockets. */
+  openConcurrency: number;
+  /** 1: ours' sockets go straight to the workerd that runs the rooms, not through wrangler dev's proxy (see lib/direct.ts). */
+  direct: number;
 }
 
-interface Subscriber {
-  ws: WebSocket;
-  /** Each event's index → ms after its publish (first arrival only). */
-  seen: Map<number, number>;
-  duplicates: number;
-  outOfOrder: number;
-  lastSeq: number;
-}
+const SYSTEMS: TargetKey[] = ["ours", "socketio", "ws"];
 
 export function websocketFanout(sockets: number): Scenario<FanoutParams> {
-  const room = `bench-ws-fanout-${sockets}`;
   return {
     id: `ws-fanout-${sockets}`,
-    title: (p) => `WebSocket fan-out, ${p.sockets} sockets, ${p.events} notifies`,
+    title: (p) => `WebSocket fan-out, ${p.sockets.toLocaleString("en-US")} sockets, ${p.rate} events/s for ${p.seconds} s${p.direct ? ", no dev proxy" : ""}`,
     series: [
-      { key: "websocket", label: "ours (WebSocket)", description: "hibernatable WebSockets in one room, each event notified over HTTP, stored and fanned out by the room" },
+      { key: "ours", label: "ours", description: "hibernatable WebSockets in one room; each event notified over HTTP, stored in the room's SQLite, fanned out, then copied to D1" },
+      { key: "socketio", label: "Socket.io 4", description: "Socket.io 4.8 room broadcast (io.to(room).emit) from an HTTP notify, in memory" },
+      { key: "ws", label: "raw ws", description: "ws 8 broadcast of one pre-serialized frame from an HTTP notify, in memory" },
     ],
+    figures: [
+      { key: "sentPerSecond", label: "events notified/s (achieved)", unit: "/s", better: "higher" },
+      { key: "notifyP50Ms", label: "notify round trip p50", unit: "ms", better: "lower" },
+      { key: "eventsPerD1RoundTrip", label: "events per D1 round trip", unit: "ratio", better: "higher" },
+    ],
+    runs: 3,
     params: (mode) =>
       mode === "quick"
-        ? { room, sockets: Math.min(sockets, 50), events: 5, eventTimeoutMs: 10_000 }
-        : { room, sockets, events: 20, eventTimeoutMs: 10_000 },
+        ? { sockets: Math.min(sockets, 50), rate: 20, seconds: 1, drainTimeoutMs: 10_000, openConcurrency: 25, direct: 0 }
+        : { sockets, rate: 100, seconds: 20, drainTimeoutMs: 30_000, openConcurrency: 50, direct: 0 },
 
     async warmup(ctx, params) {
-      await this.run(ctx, { ...params, events: 2 }, -1);
+      const targets = targetsFor(ctx, { direct: params.direct === 1 });
+      const small = { ...params, sockets: Math.min(params.sockets, 100), seconds: 1 };
+      for (const key of SYSTEMS) await fanoutRun(ctx, targets[key], small, `bench-fanout-warm-${key}`);
     },
 
-    async run(ctx, params) {
-      const subscribers = await openSockets(ctx, params);
-      const sentAt: number[] = [];
-      let waiting: { index: number; remaining: number; done: () => void } | undefined;
-      for (const sub of subscribers) {
-        sub.ws.addEventListener("message", (event) => {
-          const frame = JSON.parse(String(event.data));
-          if (frame.type !== "message") return;
-          const index = frame.message.data.index as number;
-          if (frame.message.seq <= sub.lastSeq) sub.outOfOrder++;
-          sub.lastSeq = Math.max(sub.lastSeq, frame.message.seq);
-          if (sub.seen.has(index)) return void sub.duplicates++;
-          sub.seen.set(index, performance.now() - sentAt[index]!);
-          if (waiting?.index === index && --waiting.remaining === 0) waiting.done();
-        });
+    async run(ctx, params, runIndex) {
+      const targets = targetsFor(ctx, { direct: params.direct === 1 });
+      const result: Record<string, SeriesRun> = {};
+      for (let k = 0; k < SYSTEMS.length && !ctx.signal.aborted; k++) {
+        const key = SYSTEMS[(k + runIndex) % SYSTEMS.length]!;
+        result[key] = await fanoutRun(ctx, targets[key], params, `bench-fanout-${params.sockets}-${Date.now()}-${key}`);
       }
-      for (let index = 0; index < params.events && !ctx.signal.aborted; index++) {
-        const allArrived = new Promise<void>((done) => (waiting = { index, remaining: subscribers.length, done }));
-        sentAt[index] = performance.now();
-        const response = await postJson(`${ctx.url}/rooms/${params.room}/notify`, { event: "bench", data: { index } }, ctx.notifySecret);
-        if (response.status !== 202) throw new Error(`notify answered ${response.status}: ${await response.text()}`);
-        await Promise.race([allArrived, new Promise((r) => setTimeout(r, params.eventTimeoutMs))]);
-      }
-      for (const sub of subscribers) sub.ws.close();
-      const latenciesMs = subscribers.flatMap((s) => [...s.seen.values()]);
-      const run: SeriesRun = {
-        latenciesMs,
-        expected: subscribers.length * sentAt.length,
-        delivered: latenciesMs.length,
-        duplicates: subscribers.reduce((n, s) => n + s.duplicates + s.outOfOrder, 0),
-      };
-      return { websocket: run };
+      return result;
     },
   };
 }
 
-/** Opens every socket and waits for each welcome frame. */
-async function openSockets(ctx: BenchContext, params: FanoutParams): Promise<Subscriber[]> {
-  const token = await tokenFor("bench-fanout", { rooms: [params.room] });
-  const wsUrl = `${ctx.url.replace(/^http/, "ws")}/rooms/${params.room}/ws?token=${token}`;
-  return Promise.all(
-    Array.from({ length: params.sockets }, () =>
-      new Promise<Subscriber>((resolve, reject) => {
-        const ws = new WebSocket(wsUrl);
-        const sub: Subscriber = { ws, seen: new Map(), duplicates: 0, outOfOrder: 0, lastSeq: 0 };
-        ws.addEventListener("message", (event) => {
-          const frame = JSON.parse(String(event.data));
-          if (frame.type === "welcome") {
-            sub.lastSeq = frame.seq;
-            resolve(sub);
-          }
-        });
-        ws.addEventListener("error", () => reject(new Error("a bench WebSocket failed to open")), { once: true });
-      }),
-    ),
+async function fanoutRun(ctx: BenchContext, target: Target, params: FanoutParams, room: string): Promise<SeriesRun> {
+  const events = Math.round(params.rate * params.seconds);
+  const sentAt = new Float64Array(events).fill(Number.NaN);
+  const tracker = new DeliveryTracker(params.sockets, events, sentAt);
+  const opened = await openMany(params.sockets, params.openConcurrency, (i) => target.open(room, "bench-fanout", { onMessage: tracker.handler(i) }));
+  if (opened.errors.length > 0) {
+    await closeAll(opened.connections);
+    throw new Error(`${target.key}: ${opened.errors.length} of ${params.sockets} sockets failed to open: ${opened.errors[0]}`);
+  }
+  const held = await target.held(room);
+  if (held < params.sockets) throw new Error(`${target.key}: the room holds ${held} of ${params.sockets} sockets after every welcome`);
+  const d1Before = target.key === "ours" ? (await roomStatus(ctx, room)).outbox : undefined;
+
+  const rtts: number[] = [];
+  let failures = 0;
+  const pending: Promise<void>[] = [];
+  const t0 = performance.now() + 20;
+  for (let i = 0; i < events && !ctx.signal.aborted; i++) {
+    await sleepUntil(t0 + (i * 1000) / params.rate, ctx.signal);
+    sentAt[i] = performance.now();
+    pending.push(
+      target.notify(room, "bench.fanout", { i }).then(
+        (response) => {
+          rtts.push(response.endedAt - response.sentAt);
+          if (response.status !== 202) failures++;
+        },
+        () => void failures++,
+      ),
+    );
+  }
+  const lastSent = performance.now();
+  await Promise.all(pending);
+  const complete = await tracker.whenComplete(params.drainTimeoutMs, ctx.signal);
+  const drainedAt = performance.now();
+  await closeAll(opened.connections);
+
+  const extra: Record<string, number> = {
+    sentPerSecond: events > 1 ? ((events - 1) * 1000) / (lastSent - t0) : events,
+    notifyP50Ms: distribution(rtts).p50,
+    notifyP99Ms: distribution(rtts).p99,
+    notifyFailures: failures,
+    drainMs: drainedAt - lastSent,
+  };
+  if (d1Before) Object.assign(extra, await d1Figures(ctx, room, d1Before));
+  ctx.debug(
+    `${target.key} fan-out: ${tracker.delivered}/${tracker.expected} delivered${complete ? "" : " (timed out)"}, p50 ${Math.round(distribution(tracker.latenciesMs).p50)} ms, p99 ${Math.round(distribution(tracker.latenciesMs).p99)} ms, notify failures ${failures}`,
   );
+  return { latenciesMs: tracker.latenciesMs, expected: tracker.expected, delivered: tracker.delivered, duplicates: tracker.duplicates, outOfOrder: tracker.outOfOrder, extra };
+}
+
+/** Waits (up to 15 s) until D1 holds every event of the room, then reads how many D1 round trips that took. */
+export async function d1Figures(
+  ctx: BenchContext,
+  room: string,
+  before: { d1Batches?: number; d1Statements?: number; d1Events?: number },
+): Promise<Record<string, number>> {
+  const deadline = performance.now() + 15_000;
+  let status = await roomStatus(ctx, room);
+  while (status.outbox.flushedSeq < status.seq && performance.now() < deadline && !ctx.signal.aborted) {
+    await sleepUntil(performance.now() + 20, ctx.signal);
+    status = await roomStatus(ctx, room);
+  }
+  const after = status.outbox;
+  if (after.d1Batches === undefined || before.d1Batches === undefined) return {};
+  const batches = after.d1Batches - before.d1Batches;
+  const events = (after.d1Events ?? 0) - (before.d1Events ?? 0);
+  const statements = (after.d1Statements ?? 0) - (before.d1Statements ?? 0);
+  return {
+    d1RoundTrips: batches,
+    d1Statements: statements,
+    eventsPerD1RoundTrip: batches > 0 ? events / batches : Number.NaN,
+    d1StatementsPerEvent: events > 0 ? statements / events : Number.NaN,
+  };
 }

@@ -14,7 +14,9 @@ export type LocalErrorCode =
   /** The room handle was closed. */
   | "closed"
   /** The server answered something that is not the contract's shape. */
-  | "bad_response";
+  | "bad_response"
+  /** The server closed the WebSocket with 1013: this client fell too far behind its acks. The room resumes at once. */
+  | "too_far_behind";
 
 export type RoomErrorCode = ErrorCode | LocalErrorCode;
 
@@ -40,7 +42,7 @@ export class RoomError extends Error {
 
   /** Errors worth retrying later (the network, the server's own trouble, rate limits). */
   get transient(): boolean {
-    if (this.code === "network_error" || this.code === "timeout" || this.code === "rate_limited" || this.code === "unavailable") return true;
+    if (this.code === "network_error" || this.code === "timeout" || this.code === "rate_limited" || this.code === "unavailable" || this.code === "too_far_behind") return true;
     return this.status !== undefined && this.status >= 500;
   }
 }

@@ -4,9 +4,11 @@
  * does not pull in the validation library.
  */
 import type { EventData } from "../../protocol/envelope.js";
+import type { FlowAckFrame } from "../../protocol/frames.js";
 
 export type ClientFrame =
   | { type: "send"; data: EventData; clientId?: string }
   | { type: "typing" }
   | { type: "read"; seq: number }
-  | { type: "ping" };
+  | { type: "ping" }
+  | FlowAckFrame;

@@ -327,7 +327,9 @@ export class Room extends Emitter<RoomEvents> {
    * the failure against the transport and try again after a backoff delay.
    */
   async #recover(info: CloseInfo, livedMs: number): Promise<void> {
-    const held = info.wasOpen && livedMs >= this.#options.stableAfterMs;
+    // A socket the server closed for falling behind (1013) worked: resume at once from the cursor, on the same
+    // transport, however short it lived (a client far behind may be cut again during a catch-up).
+    const held = (info.wasOpen && livedMs >= this.#options.stableAfterMs) || info.error?.code === "too_far_behind";
     let error = info.error;
     const tokenVersion = this.#tokens.version;
     let serverFine = false;

@@ -2,7 +2,11 @@
  * Moves accepted events from the room's own storage to D1, in batches,
  * behind the response. Driven by the object's alarm: the first event after a
  * quiet spell schedules a flush `flushDelayMs` later, and everything accepted
- * until then travels in one D1 round trip. A failed flush is retried with
+ * until then travels in one D1 round trip. Under steady traffic (a flush
+ * wrote in the last `LOAD_DELAY_FACTOR × flushDelayMs`), the next flush waits
+ * for LOAD_BATCH_EVENTS events, or that longer delay (1 s by default),
+ * whichever comes first: at 100 events/s a flush every 100 ms carried about
+ * 10 events per round trip, now 50. A failed flush is retried with
  * exponential backoff; since events leave local storage only after D1 holds
  * them, an outage delays persistence but never loses an event, and the
  * idempotent insert means a retry never stores one twice.
@@ -17,6 +21,10 @@ import type { RoomMembers } from "./room-members";
 const BATCH_EVENTS = 500;
 /** Batches per alarm run before yielding (the alarm re-arms at once). */
 const BATCHES_PER_RUN = 10;
+/** Under load, a D1 round trip waits to carry at least this many events… */
+const LOAD_BATCH_EVENTS = 50;
+/** …for at most this many flush delays. */
+const LOAD_DELAY_FACTOR = 10;
 const MAX_BACKOFF_MS = 60_000;
 
 export interface OutboxStatus {
@@ -29,6 +37,14 @@ export interface OutboxStatus {
   maxPending: number;
   /** True while new events are refused because `pending` reached `maxPending`. */
   full: boolean;
+  /**
+   * Since this instance started (they restart at 0 after an eviction): D1
+   * round trips (successful batches), the statements they carried, and the
+   * events they wrote. What the benchmark reads as "events per D1 round trip".
+   */
+  d1Batches: number;
+  d1Statements: number;
+  d1Events: number;
 }
 
 export class D1Outbox {
@@ -38,6 +54,13 @@ export class D1Outbox {
   /** When the alarm will next try to flush (for Retry-After while full). */
   #nextAttemptAt = 0;
   #full = false;
+  #batches = 0;
+  #statements = 0;
+  #flushedEvents = 0;
+  /** When a flush last wrote to D1: recent means the room is under load. */
+  #lastFlushAt = -Infinity;
+  /** The pending alarm was already brought forward for a full batch. */
+  #pulledIn = false;
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -57,10 +80,20 @@ export class D1Outbox {
     if (!this.#alarmScheduled && (this.log.unflushedCount > 0 || this.members.unflushedCount > 0)) this.#armAt(Date.now());
   }
 
-  /** Called after each accepted event or member change. Never waits for D1. */
+  /** Called after each accepted event or member change. Never waits for D1, and sets the alarm at most twice per flush. */
   schedule(now: number): void {
-    if (this.#alarmScheduled) return;
-    this.#armAt(now + this.config.flushDelayMs);
+    if (!this.#alarmScheduled) {
+      this.#armAt(now + (now - this.#lastFlushAt < this.#loadDelayMs ? this.#loadDelayMs : this.config.flushDelayMs));
+      return;
+    }
+    // A full batch is waiting: flush it now rather than at the load delay (not while backing off from D1 failures).
+    if (!this.#pulledIn && this.#failures === 0 && this.log.unflushedCount >= LOAD_BATCH_EVENTS && this.#nextAttemptAt > now) {
+      this.#armAt(now, true);
+    }
+  }
+
+  get #loadDelayMs(): number {
+    return this.config.flushDelayMs * LOAD_DELAY_FACTOR;
   }
 
   status(): OutboxStatus {
@@ -72,6 +105,9 @@ export class D1Outbox {
       ...(this.#lastError ? { lastError: this.#lastError } : {}),
       maxPending: this.config.outboxMaxPending,
       full: this.#isFull(),
+      d1Batches: this.#batches,
+      d1Statements: this.#statements,
+      d1Events: this.#flushedEvents,
     };
   }
 
@@ -99,22 +135,27 @@ export class D1Outbox {
       const members = this.members.unflushed(BATCH_EVENTS);
       if (events.length === 0 && members.length === 0) break;
       try {
-        await this.d1.write(room, events, members);
+        this.#statements += await this.d1.write(room, events, members);
       } catch (error) {
         this.#retryLater(room, error);
         return;
       }
       this.#failures = 0;
       this.#lastError = undefined;
+      this.#batches++;
+      this.#flushedEvents += events.length;
       const last = events[events.length - 1];
       if (last) this.log.markFlushed(last.seq);
       this.members.markFlushed(members);
+      this.#lastFlushAt = Date.now();
     }
     this.#noteFull();
     const now = Date.now();
     this.log.trim(this.config.tailEvents, now - this.config.tailSeconds * 1000);
-    // More arrived while we awaited D1, or the run yielded: go again.
-    if (this.log.unflushedCount > 0 || this.members.unflushedCount > 0) this.#armAt(now + this.config.flushDelayMs);
+    // More arrived while we awaited D1, or the run yielded: go again, at once for a full batch, else when one has gathered.
+    const pending = this.log.unflushedCount;
+    if (pending === 0 && this.members.unflushedCount === 0) return;
+    this.#armAt(now + (pending >= LOAD_BATCH_EVENTS ? this.config.flushDelayMs : this.#loadDelayMs));
   }
 
   #retryLater(room: string, error: unknown): void {
@@ -144,8 +185,9 @@ export class D1Outbox {
     return full;
   }
 
-  #armAt(time: number): void {
+  #armAt(time: number, pulledIn = false): void {
     this.#alarmScheduled = true;
+    this.#pulledIn = pulledIn;
     this.#nextAttemptAt = time;
     void this.storage.setAlarm(time);
   }

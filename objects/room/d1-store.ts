@@ -38,9 +38,9 @@ const toEvent = (row: MessageRow) => new EncodedEvent(row.seq, row.envelope, und
 export class D1Store {
   constructor(private readonly db: D1Database) {}
 
-  /** Writes a room's events and member changes in one D1 round trip. */
-  async write(room: string, events: EncodedEvent[], members: MemberChange[] = []): Promise<void> {
-    if (events.length === 0 && members.length === 0) return;
+  /** Writes a room's events and member changes in one D1 round trip; resolves with the number of statements it took. */
+  async write(room: string, events: EncodedEvent[], members: MemberChange[] = []): Promise<number> {
+    if (events.length === 0 && members.length === 0) return 0;
     const statements: D1PreparedStatement[] = [];
     let chunk: string[] = [];
     let bytes = 0;
@@ -64,6 +64,7 @@ export class D1Store {
       statements.push(this.db.prepare(UPSERT_MEMBERS).bind(rows, room, now));
     }
     await this.db.batch(statements);
+    return statements.length;
   }
 
   /** Events with after < seq < below, oldest first. */

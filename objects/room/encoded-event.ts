@@ -5,11 +5,15 @@
  * sockets costs one serialization, not N.
  */
 import type { Envelope } from "../../protocol/envelope";
+import { roomEventFrame } from "../../protocol/pusher-socket";
+import { utf8Length } from "./utf8-length";
 
 export class EncodedEvent {
   #envelope?: Envelope;
   #wsFrame?: string;
+  #wsFrameBytes?: number;
   #sseFrame?: string;
+  #pusherFrame?: string;
 
   constructor(
     readonly seq: number,
@@ -18,6 +22,11 @@ export class EncodedEvent {
     envelope?: Envelope,
     /** The sender's `role` claim, kept beside the envelope (the legacy API shows it). */
     readonly senderRole: string | null = null,
+    /**
+     * Live only, never stored: the Pusher `socket_id` that triggered this
+     * event, which the Pusher fan-out skips (Pusher's "exclude a recipient").
+     */
+    readonly exceptSocketId?: string,
   ) {
     this.#envelope = envelope;
   }
@@ -31,8 +40,18 @@ export class EncodedEvent {
     return (this.#wsFrame ??= `{"type":"message","message":${this.json}}`);
   }
 
+  /** The WebSocket frame's UTF-8 size, counted once and only when a socket that acknowledges needs it (AckWindow). */
+  get wsFrameBytes(): number {
+    return (this.#wsFrameBytes ??= utf8Length(this.wsFrame));
+  }
+
   /** One SSE event: `id:`, `event: message`, `data:`. */
   get sseFrame(): string {
     return (this.#sseFrame ??= `id: ${this.seq}\nevent: message\ndata: ${this.json}\n\n`);
+  }
+
+  /** The Pusher channel event (docs/pusher.md), built once for every hub shard. */
+  get pusherFrame(): string {
+    return (this.#pusherFrame ??= roomEventFrame(this.envelope));
   }
 }

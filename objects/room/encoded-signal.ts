@@ -3,9 +3,11 @@
  * transport, like EncodedEvent. Signals have no seq and are never stored.
  */
 import type { SignalFrame } from "../../protocol/frames";
+import { utf8Length } from "./utf8-length";
 
 export class EncodedSignal {
   #wsFrame?: string;
+  #wsFrameBytes?: number;
   #sseFrame?: string;
 
   constructor(
@@ -16,6 +18,11 @@ export class EncodedSignal {
 
   get wsFrame(): string {
     return (this.#wsFrame ??= JSON.stringify(this.frame));
+  }
+
+  /** The WebSocket frame's UTF-8 size, for sockets that acknowledge (AckWindow). */
+  get wsFrameBytes(): number {
+    return (this.#wsFrameBytes ??= utf8Length(this.wsFrame));
   }
 
   /** `event: presence|typing|read` with no `id:`, so it moves no resume cursor. */

@@ -4,11 +4,17 @@
  * `events` is both the resume tail and the D1 outbox: every accepted event is
  * written here (committed before any response or frame leaves the object, by
  * the output gate), and rows stay until they have reached D1 *and* fallen
- * out of the tail window. `meta` holds three counters:
+ * out of the tail window. `meta` holds two counters:
  *
- *   last_seq      the highest seq ever assigned (never reused, survives trims)
  *   flushed_seq   every seq <= this is in D1
  *   trimmed_seq   every seq <= this has been deleted here (read it from D1)
+ *
+ * The last seq ever assigned is not a stored counter: it is the highest seq
+ * in `events`, or `trimmed_seq` when a trim emptied the table (a trim never
+ * deletes past what was assigned, so that is the last one), so it never goes
+ * down and a seq is never reused. Keeping it out of `meta` saves one SQL
+ * statement per accepted event. (Rooms written before kept it in `meta` as
+ * `last_seq`; it is still read, and can only agree or be lower.)
  *
  * `idempotency` remembers clientIds and idempotencyKeys for a window, with the
  * envelope they produced, so a retry returns the original without a new seq.
@@ -47,6 +53,8 @@ export interface NewEvent {
   senderRole?: string;
   /** Scoped idempotency key (see ChatRoom.accept); remembered with the envelope. */
   idempotencyKey?: string;
+  /** Pusher `socket_id` to skip in the live fan-out; not stored (see EncodedEvent). */
+  exceptSocketId?: string;
 }
 
 export class RoomLog {
@@ -57,9 +65,10 @@ export class RoomLog {
 
   constructor(private readonly storage: DurableObjectStorage) {
     storage.sql.exec(SCHEMA);
-    this.#lastSeq = this.#meta("last_seq", 0);
     this.#flushedSeq = this.#meta("flushed_seq", 0);
     this.#trimmedSeq = this.#meta("trimmed_seq", 0);
+    const newest = storage.sql.exec<{ seq: number | null }>("SELECT MAX(seq) AS seq FROM events").one().seq ?? 0;
+    this.#lastSeq = Math.max(newest, this.#trimmedSeq, this.#meta("last_seq", 0));
     const room = storage.sql.exec("SELECT value FROM meta WHERE key = 'room'").toArray()[0]?.value;
     this.#room = typeof room === "string" ? room : undefined;
   }
@@ -103,7 +112,6 @@ export class RoomLog {
     const json = JSON.stringify(envelope);
     this.storage.transactionSync(() => {
       this.storage.sql.exec("INSERT INTO events (seq, json, sender_role, accepted_at) VALUES (?, ?, ?, ?)", seq, json, input.senderRole ?? null, now);
-      this.storage.sql.exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_seq', ?)", seq);
       if (input.idempotencyKey) {
         this.storage.sql.exec(
           "INSERT OR REPLACE INTO idempotency (key, seq, json, created_at) VALUES (?, ?, ?, ?)",
@@ -112,7 +120,7 @@ export class RoomLog {
       }
     });
     this.#lastSeq = seq;
-    return new EncodedEvent(seq, json, envelope, input.senderRole ?? null);
+    return new EncodedEvent(seq, json, envelope, input.senderRole ?? null, input.exceptSocketId);
   }
 
   /** Events with seq > after, oldest first, from local storage only. */

@@ -18,6 +18,12 @@ export interface MemberChange {
 export class RoomMembers {
   /** Users known to be members, so the send path skips the insert after the first time. */
   readonly #known = new Set<string>();
+  /**
+   * Up to two member ids, read once per wake and then kept up to date by
+   * `join` (members are never removed): enough to answer hasMemberOtherThan,
+   * which the push queue asks for every accepted event, without a query.
+   */
+  #firstTwo?: string[];
 
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS members (
@@ -35,8 +41,9 @@ export class RoomMembers {
   /** Makes `userId` a member (no-op when already one). */
   join(userId: string): void {
     if (this.#known.has(userId)) return;
-    this.sql.exec("INSERT OR IGNORE INTO members (user_id) VALUES (?)", userId);
+    const inserted = this.sql.exec("INSERT OR IGNORE INTO members (user_id) VALUES (?)", userId).rowsWritten > 0;
     this.#known.add(userId);
+    if (inserted && this.#firstTwo && this.#firstTwo.length < 2) this.#firstTwo.push(userId);
   }
 
   /** Records `seq` as read by `userId`. Returns true when the pointer moved forward. */
@@ -48,7 +55,8 @@ export class RoomMembers {
 
   /** Is anyone but `userId` a member? (Whether an event could be pushed to someone.) */
   hasMemberOtherThan(userId: string | undefined): boolean {
-    return this.sql.exec("SELECT 1 FROM members WHERE user_id IS NOT ? LIMIT 1", userId ?? null).toArray().length > 0;
+    this.#firstTwo ??= this.sql.exec<{ user_id: string }>("SELECT user_id FROM members LIMIT 2").toArray().map((row) => row.user_id);
+    return this.#firstTwo.some((id) => id !== userId);
   }
 
   /** Member ids after `cursor` in id order, a page at a time (the push queue walks them). */

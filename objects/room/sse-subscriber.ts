@@ -4,26 +4,46 @@
  * stream, which removes the subscriber at once. A client too slow to read
  * (more than MAX_PENDING_BYTES queued) is cut off rather than allowed to grow
  * the object's memory; it resumes with Last-Event-ID like any dropped client.
+ *
+ * Hot path (docs/architecture.md, "Hot path"): the body is the runtime's
+ * native byte pipe (IdentityTransformStream), not a JavaScript
+ * TransformStream, so the response pump moves the bytes without running
+ * JavaScript for each chunk; the bytes the client has not taken are read
+ * synchronously from the writer (`desiredSize`) instead of from a
+ * continuation on every write; and what a stream is given in one moment
+ * (the events of a batch or of concurrent publishers, a replay page, a
+ * signal) goes out as one write (StreamFlush).
  */
 import type { UserRef } from "../../protocol/envelope";
 import type { EncodedEvent } from "./encoded-event";
 import type { EncodedSignal } from "./encoded-signal";
+import type { Flushable, StreamFlush } from "./stream-flush";
 import type { Subscriber } from "./subscriber";
+import { utf8Length } from "./utf8-length";
 
 const MAX_PENDING_BYTES = 1024 * 1024;
 /** A replay pauses above this many unsent bytes, and goes on once the client has read below RESUME_REPLAY_BYTES. */
 const PAUSE_REPLAY_BYTES = 256 * 1024;
 const RESUME_REPLAY_BYTES = 64 * 1024;
-const encoder = new TextEncoder();
+const ignore = () => {};
 
-export class SseSubscriber implements Subscriber {
+export class SseSubscriber implements Subscriber, Flushable {
   readonly kind = "sse";
   readonly countsAsConnection = true;
   cursor = 0;
-  #pendingBytes = 0;
   #closed = false;
-  #drainWaiters: (() => void)[] = [];
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  /** Text written since the last flush, not yet handed to the stream (see StreamFlush). */
+  #queued = "";
+  #queuedBytes = 0;
+  /** Wakes a paused replay when the stream ends, whether or not the writer ever settles `ready` then. */
+  #onEnd?: () => void;
+  /**
+   * The native writable accepts strings (as UTF-8) besides bytes, which
+   * spares an encoding in JavaScript; its high-water mark is the replay's
+   * resume threshold, so `ready` resolves exactly when a paused replay may
+   * go on, and `desiredSize` is that mark minus the bytes not yet sent.
+   */
+  readonly #writer: WritableStreamDefaultWriter<string>;
   /** The response body to hand to the client. */
   readonly body: ReadableStream<Uint8Array>;
 
@@ -31,10 +51,12 @@ export class SseSubscriber implements Subscriber {
     readonly user: UserRef,
     /** Called once when the stream ends, whoever ended it. */
     private readonly onClosed: (subscriber: SseSubscriber) => void,
+    /** The room's flusher, which hands the queued text of every stream to the runtime once per moment. */
+    private readonly flusher: StreamFlush,
   ) {
-    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+    const { readable, writable } = new IdentityTransformStream({ highWaterMark: RESUME_REPLAY_BYTES });
     this.body = readable;
-    this.#writer = writable.getWriter();
+    this.#writer = writable.getWriter() as unknown as WritableStreamDefaultWriter<string>;
     this.#writer.closed.catch(() => this.#end());
   }
 
@@ -58,8 +80,11 @@ export class SseSubscriber implements Subscriber {
 
   /** See Subscriber.drained: a replay goes on once the client has read most of what it was given. */
   drained(): Promise<void> | undefined {
-    if (this.#closed || this.#pendingBytes < PAUSE_REPLAY_BYTES) return undefined;
-    return new Promise((resolve) => this.#drainWaiters.push(resolve));
+    if (this.#closed || this.#unsent() < PAUSE_REPLAY_BYTES) return undefined;
+    this.flush();
+    if (this.#closed) return undefined;
+    const ended = new Promise<void>((resolve) => (this.#onEnd = resolve));
+    return Promise.race([this.#writer.ready.then(ignore, ignore), ended]);
   }
 
   /** A comment line: keeps proxies from timing the stream out. */
@@ -69,36 +94,47 @@ export class SseSubscriber implements Subscriber {
 
   close(): void {
     if (this.#closed) return;
-    this.#writer.close().catch(() => {});
+    this.flush();
+    this.#writer.close().catch(ignore);
     this.#end();
   }
 
+  /** Queues text for the next flush. */
   write(text: string): void {
     if (this.#closed) return;
-    const bytes = encoder.encode(text);
-    this.#pendingBytes += bytes.byteLength;
-    if (this.#pendingBytes > MAX_PENDING_BYTES) {
-      this.#writer.abort(new Error("slow consumer")).catch(() => {});
-      this.#end();
-      return;
-    }
-    this.#writer.write(bytes).then(
-      () => {
-        this.#pendingBytes -= bytes.byteLength;
-        if (this.#pendingBytes < RESUME_REPLAY_BYTES) this.#wakeReplay();
-      },
-      () => this.#end(),
-    );
+    if (this.#queued === "") this.flusher.mark(this);
+    this.#queued += text;
+    this.#queuedBytes += utf8Length(text);
+    if (this.#unsent() > MAX_PENDING_BYTES) this.#cut();
+  }
+
+  /** Bytes given to this stream that its client has not taken: queued this turn, or in the pipe. */
+  #unsent(): number {
+    return this.#queuedBytes + RESUME_REPLAY_BYTES - (this.#writer.desiredSize ?? RESUME_REPLAY_BYTES);
+  }
+
+  /** Hands what is queued to the stream, as one write. */
+  flush(): void {
+    const text = this.#queued;
+    if (text === "" || this.#closed) return;
+    this.#queued = "";
+    this.#queuedBytes = 0;
+    // Errors surface through `closed` (which ends the subscriber); this only keeps them from being reported as unhandled.
+    this.#writer.write(text).catch(ignore);
+  }
+
+  /** Too far behind: drop the stream (and what it holds) rather than grow the room's memory. */
+  #cut(): void {
+    this.#queued = "";
+    this.#queuedBytes = 0;
+    this.#writer.abort(new Error("slow consumer")).catch(ignore);
+    this.#end();
   }
 
   #end(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#wakeReplay();
+    this.#onEnd?.();
     this.onClosed(this);
-  }
-
-  #wakeReplay(): void {
-    for (const resolve of this.#drainWaiters.splice(0)) resolve();
   }
 }

@@ -1,14 +1,15 @@
 /**
  * The one interface every transport implements. A subscriber is "something
  * that wants the room's events after seq N": a WebSocket, an SSE stream, a
- * long-poll request (and later a Pusher session). The Hub fans out to all of
+ * long-poll request, or a PusherHub shard's connections on this channel
+ * (objects/room/pusher-subscriber.ts). The Hub fans out to all of
  * them the same way; each kind only decides how to put bytes on its wire.
  */
 import type { UserRef } from "../../protocol/envelope";
 import type { EncodedEvent } from "./encoded-event";
 import type { EncodedSignal } from "./encoded-signal";
 
-export type TransportKind = "websocket" | "sse" | "longpoll";
+export type TransportKind = "websocket" | "sse" | "longpoll" | "pusher";
 
 export interface Subscriber {
   readonly kind: TransportKind;

@@ -2,56 +2,130 @@
  * A hibernatable WebSocket as a subscriber. Its identity lives in the
  * socket's attachment so it survives hibernation; the wrapper object itself
  * is rebuilt once per wake (see ChatRoom's constructor), never per event.
+ *
+ * Flow control (docs/api.md, "Acknowledgements and slow sockets"): a client
+ * that sends `{"type":"ack","seq":N}` frames has the bytes it was sent and
+ * has not acknowledged counted (AckWindow); past `maxUnackedBytes` the room
+ * closes it with 1013 and it resumes with `?after=`, and a replay to it
+ * waits for its acks instead of running ahead. A socket that never acks is
+ * sent to exactly as before, with nothing counted or allocated per event.
  */
 import type { UserRef } from "../../protocol/envelope";
 import type { ServerFrame } from "../../protocol/frames";
+import { AckWindow } from "./ack-window";
 import type { EncodedEvent } from "./encoded-event";
 import type { EncodedSignal } from "./encoded-signal";
 import type { Subscriber } from "./subscriber";
+import { utf8Length } from "./utf8-length";
 
 /**
  * A socket whose unsent frames exceed this is a consumer that stopped
  * reading: it is closed rather than allowed to grow the room's memory, and
- * the client resumes with `?after=<last seq>` when it is ready.
+ * the client resumes with `?after=<last seq>` when it is ready. Only for a
+ * runtime that reports `bufferedAmount`; workerd does not (acks do the job there).
  */
 export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** "Try Again Later": the client should reconnect and resume. */
 export const CLOSE_SLOW_CONSUMER = 1013;
+export const SLOW_CONSUMER_REASON = "too far behind: reconnect with ?after=<last seq>";
 
 /** What a socket carries through hibernation. */
 export interface SocketAttachment {
   user: UserRef;
   role?: string;
+  /** Set by the socket's first `ack` frame (it takes part in flow control); written once, never per ack. */
+  acks?: true;
+}
+
+/** What all of a room's sockets share; built once per wake. */
+export interface SocketPolicy {
+  /** Unacknowledged bytes past which a socket that acks is closed (WS_MAX_UNACKED_BYTES); 0: no cap. */
+  readonly maxUnackedBytes: number;
+  /** The room closed this socket for falling behind: the Hub forgets it (the close handshake may never finish). */
+  dropped(subscriber: WebSocketSubscriber, unackedBytes: number): void;
 }
 
 export class WebSocketSubscriber implements Subscriber {
   readonly kind = "websocket";
   readonly countsAsConnection = true;
   cursor = 0;
+  /** Only for a socket that acks, while there is a cap. Memory only: after a wake it starts empty. */
+  #window?: AckWindow;
+  #closed = false;
+  /** A replay waiting for the client's acks (see `drained`). */
+  #replayWaiters?: (() => void)[];
 
   constructor(
     readonly socket: WebSocket,
     readonly attachment: SocketAttachment,
-  ) {}
+    private readonly policy: SocketPolicy,
+  ) {
+    // After a wake, what was sent before counts as acknowledged.
+    if (attachment.acks && policy.maxUnackedBytes > 0) this.#window = new AckWindow();
+  }
 
   get user(): UserRef {
     return this.attachment.user;
   }
 
+  /** True once the socket closed, whichever side closed it. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   deliver(event: EncodedEvent): boolean {
-    return this.sendText(event.wsFrame);
+    if (!this.#send(event.wsFrame)) return false;
+    this.#window?.sentEvent(event.seq, event.wsFrameBytes);
+    return this.#keepingUp();
   }
 
   signal(signal: EncodedSignal): void {
-    this.sendText(signal.wsFrame);
+    if (!this.#send(signal.wsFrame)) return;
+    this.#window?.sentOther(signal.wsFrameBytes);
+    this.#keepingUp();
   }
 
   /** Sends a frame meant for this socket alone (welcome, ack, error, pong). */
   sendFrame(frame: ServerFrame): boolean {
-    return this.sendText(JSON.stringify(frame));
+    const text = JSON.stringify(frame);
+    if (!this.#send(text)) return false;
+    this.#window?.sentOther(utf8Length(text));
+    return this.#keepingUp();
+  }
+
+  /**
+   * An `ack` frame: the client has processed every event up to `seq`. The
+   * first one opts the socket in, and is the only one that touches the
+   * attachment; none touches storage.
+   */
+  acknowledge(seq: number): void {
+    if (this.#closed) return;
+    if (!this.attachment.acks) {
+      this.attachment.acks = true;
+      this.socket.serializeAttachment(this.attachment);
+      if (this.policy.maxUnackedBytes > 0) this.#window = new AckWindow();
+    }
+    const window = this.#window;
+    if (!window) return;
+    window.acknowledge(seq, this.cursor);
+    if (this.#replayWaiters && window.unacked <= this.policy.maxUnackedBytes / 4) this.#wakeReplay();
+  }
+
+  /**
+   * See Subscriber.drained: a replay to a socket that acks pauses once half
+   * the cap is unacknowledged and goes on when its acks bring that under a
+   * quarter, so a client resuming far behind is paced rather than closed by
+   * its own catch-up.
+   */
+  drained(): Promise<void> | undefined {
+    const window = this.#window;
+    if (!window || this.#closed || window.unacked < this.policy.maxUnackedBytes / 2) return undefined;
+    return new Promise((resolve) => (this.#replayWaiters ??= []).push(resolve));
   }
 
   close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.ended();
     try {
       this.socket.close(code, reason);
     } catch {
@@ -59,16 +133,36 @@ export class WebSocketSubscriber implements Subscriber {
     }
   }
 
-  private sendText(text: string): boolean {
+  /** The connection is over (the client closed it, or it failed): nothing more is sent, a waiting replay stops. */
+  ended(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#wakeReplay();
+  }
+
+  #send(text: string): boolean {
+    if (this.#closed) return false;
     try {
       this.socket.send(text);
     } catch {
       return false; // the socket is gone; the Hub drops it
     }
-    if ((this.socket.bufferedAmount ?? 0) > MAX_BUFFERED_BYTES) {
-      this.close(CLOSE_SLOW_CONSUMER, "too far behind: reconnect with ?after=<last seq>");
-      return false;
-    }
     return true;
+  }
+
+  /** False, after closing the socket with 1013, when the client is too far behind. */
+  #keepingUp(): boolean {
+    const unacked = this.#window?.unacked ?? 0;
+    if (unacked <= this.policy.maxUnackedBytes && (this.socket.bufferedAmount ?? 0) <= MAX_BUFFERED_BYTES) return true;
+    this.close(CLOSE_SLOW_CONSUMER, SLOW_CONSUMER_REASON);
+    this.policy.dropped(this, unacked);
+    return false;
+  }
+
+  #wakeReplay(): void {
+    const waiters = this.#replayWaiters;
+    if (!waiters) return;
+    this.#replayWaiters = undefined;
+    for (const resolve of waiters) resolve();
   }
 }

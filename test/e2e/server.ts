@@ -68,7 +68,7 @@ export class DevServer {
     const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "rooms-e2e-"));
     const port = options.port ?? (await freePort());
     const envFile = join(persistDir, "test.vars");
-    const vars = { ...DEFAULT_SECRETS, CORS_ORIGINS: "*", ...options.vars };
+    const vars = { ...DEFAULT_SECRETS, CORS_ORIGINS: "*", PUSHER_PUBLIC_CHANNELS: "*", ...options.vars };
     writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n");
     const migrate = spawnSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], {
       cwd: ROOT,

@@ -13,18 +13,30 @@
  *     backlog passes 1 MiB (objects/room/sse-subscriber.ts), so the object's
  *     memory stays bounded, and the client resumes with Last-Event-ID;
  *   - the dead WebSocket is dropped, and its client resumes with ?after=;
- *   - the paused WebSocket is *not* closed: workerd does not implement
- *     `WebSocket.bufferedAmount` (see test/worker/slow-consumer.test.ts), so
- *     the room cannot see its backlog; the runtime queues the frames and
- *     delivers every one of them, in order, once the client reads again.
- *     docs/reliability.md has the memory this costs.
+ *   - the paused WebSocket, which never acknowledges, is *not* closed:
+ *     workerd does not implement `WebSocket.bufferedAmount` (see
+ *     test/worker/slow-consumer.test.ts), so without acks the room cannot see
+ *     its backlog; the runtime queues the frames and delivers every one of
+ *     them, in order, once the client reads again. docs/reliability.md has
+ *     the memory this costs.
+ *
+ * Then, on a server of its own with a small WS_MAX_UNACKED_BYTES, the client
+ * library (which acknowledges what it processed) on a socket that stops
+ * reading: the room closes it with 1013 once more than the cap is
+ * unacknowledged, so what piles up for it stays within the cap however much
+ * more is published; the others get everything meanwhile; reading again, the
+ * client takes the close, reconnects at once on WebSocket and gets exactly
+ * the rest.
  */
 import { randomBytes } from "node:crypto";
 import http from "node:http";
-import { afterAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import WebSocket from "ws";
+import type { WebSocketConstructor } from "../../client/src/index.ts";
+import { eventually, expectGapFree, open as openClient, waitConnected, type Recorded } from "./client-helpers";
 import { tokenFor } from "./clients";
-import { Api, range, sseBlocks, uniqueRoom, within, type Envelope } from "./transports";
+import { DevServer } from "./server";
+import { Api, range, serverLogOnFailure, sseBlocks, uniqueRoom, within, type Envelope } from "./transports";
 
 const api = new Api(inject("serverUrl"));
 /** Bytes of random base64 per event: about 14.7 KiB of JSON each, below MAX_MESSAGE_BYTES. */
@@ -227,5 +239,115 @@ describe("slow and dead consumers", () => {
         `SSE cut after ${sseCutAt} events having read ${lastSseSeq}; dead socket had read ${deadSeen}; paused socket got all ${published} on resume`,
     );
     for (const reader of [fast, paused, resumed]) reader.ws.close();
+  });
+});
+
+/** WS_MAX_UNACKED_BYTES on the flow-control server: small, so a few hundred KiB prove the rule. */
+const FLOW_CAP = 256 * 1024;
+
+describe("a client library WebSocket that stops reading (it acknowledges)", () => {
+  let server: DevServer | undefined;
+  const rooms: Recorded[] = [];
+  beforeAll(async () => {
+    server = await DevServer.start({ vars: { WS_MAX_UNACKED_BYTES: String(FLOW_CAP) } });
+  });
+  afterAll(async () => {
+    for (const recorded of rooms) recorded.room.close();
+    await server?.stop();
+  });
+
+  it("is closed with 1013 past the cap, so its backlog stays bounded; the others get everything; it resumes by itself with exactly the rest", { timeout: 120_000 }, async (context) => {
+    serverLogOnFailure(() => server?.output)(context);
+    const flowApi = new Api(server!.url);
+    const room = uniqueRoom("acked");
+    // The slow client's sockets are the `ws` package's, so the test can stop one reading (its acks stop with it).
+    const sockets: WebSocket[] = [];
+    class PausableWebSocket extends WebSocket {
+      constructor(url: string) {
+        super(url, { perMessageDeflate: false });
+        sockets.push(this);
+      }
+    }
+    const quiet = { pingIntervalMs: 600_000 }; // no keepalive timeout in the middle of the test
+    const fast = openClient(server!.url, room, { token: await tokenFor("fast"), ...quiet });
+    // One failure would make it fall back to SSE, so staying on WebSocket shows 1013 is not counted as one.
+    const slow = openClient(server!.url, room, {
+      token: await tokenFor("slow"),
+      WebSocket: PausableWebSocket as unknown as WebSocketConstructor,
+      maxTransportFailures: 1,
+      stableAfterMs: 600_000,
+      ...quiet,
+    });
+    rooms.push(fast, slow);
+    await waitConnected(fast, "websocket");
+    await waitConnected(slow, "websocket");
+    await flowApi.untilStatus(room, (s) => s.subscribers === 2, "both sockets subscribed");
+
+    const first = sockets[0]!;
+    const firstClosed = new Promise<{ code: number; reason: string; lastSeq: number }>((resolve) =>
+      first.on("close", (code, reason) => resolve({ code, reason: String(reason), lastSeq: slow.messages.at(-1)?.seq ?? 0 })),
+    );
+    first.pause();
+    let reading = false;
+    let queuedBytes = 0;
+    first.on("message", (data: Buffer) => {
+      if (reading) queuedBytes += data.byteLength;
+    });
+
+    // Publish until the room has closed the paused socket.
+    let published = 0;
+    let bytes = 0;
+    const publishRound = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const envelope = await flowApi.notify(room, "bulk", { text: randomBytes(PAYLOAD_BYTES).toString("base64") });
+        published = Math.max(published, envelope.seq);
+        bytes += JSON.stringify(envelope).length;
+      }
+    };
+    const pausedAt = performance.now();
+    for (;;) {
+      if (bytes > 20 * FLOW_CAP) throw new Error(`the paused socket was not closed after ${bytes} bytes`);
+      await publishRound(4);
+      if ((await flowApi.status(room)).subscribers === 1) break;
+    }
+    const closedAfterMs = performance.now() - pausedAt;
+    const publishedWhenClosed = published;
+    const bytesWhenClosed = bytes;
+    // Twice the cap more: none of it can pile up for the closed socket.
+    while (bytes < bytesWhenClosed + 2 * FLOW_CAP) await publishRound(4);
+
+    // The fast client got everything, in order, while the other one was stuck.
+    await eventually(() => fast.messages.length === published, `all ${published} events on the fast client`);
+    expect(fast.seqs()).toEqual(range(1, published));
+
+    // Reading again, the slow client finds a bounded backlog, then the close, and resumes after its last seq.
+    const hadWhenResumed = slow.messages.at(-1)?.seq ?? 0;
+    const resumedAt = performance.now();
+    reading = true;
+    first.resume();
+    const closed = await within(firstClosed, 30_000, "the paused socket's close");
+    expect({ code: closed.code, reason: closed.reason }).toEqual({ code: 1013, reason: "too far behind: reconnect with ?after=<last seq>" });
+    expect(queuedBytes).toBeGreaterThan(FLOW_CAP);
+    expect(queuedBytes).toBeLessThanOrEqual(FLOW_CAP + 20_000); // the cap and the one frame that crossed it
+    expect(closed.lastSeq).toBeLessThan(publishedWhenClosed);
+    await eventually(() => slow.messages.length === published, `all ${published} events on the slow client after its resume`);
+    const caughtUpMs = performance.now() - resumedAt;
+    expect(slow.seqs()).toEqual(range(1, published));
+    expectGapFree(slow.seqs());
+    expect(sockets.length).toBe(2);
+    expect(sockets[1]!.url).toContain(`after=${closed.lastSeq}`);
+    expect(slow.room.transport).toBe("websocket");
+    expect(slow.statuses.some((s) => s.state === "reconnecting" && s.error?.code === "too_far_behind")).toBe(true);
+
+    const logged = /closed slow's WebSocket with 1013, (\d+) bytes unacknowledged/.exec(server!.output.join(""));
+    expect(logged).not.toBeNull();
+    const unackedAtClose = Number(logged![1]);
+    expect(unackedAtClose).toBeGreaterThan(FLOW_CAP);
+    console.info(
+      `flow control: cap ${FLOW_CAP} B; paused socket closed with 1013 ${Math.round(closedAfterMs)} ms after it stopped reading, ` +
+        `${unackedAtClose} B unacknowledged, after ${publishedWhenClosed} events (${(bytesWhenClosed / 2 ** 10).toFixed(0)} KiB) published; ` +
+        `${published} events (${(bytes / 2 ** 10).toFixed(0)} KiB) in all; it had read up to seq ${hadWhenResumed} when it stopped, ` +
+        `found ${queuedBytes} B (${closed.lastSeq - hadWhenResumed} events) waiting when it read again, and had all ${published} ${Math.round(caughtUpMs)} ms later, resumed after seq ${closed.lastSeq}`,
+    );
   });
 });

@@ -6,7 +6,7 @@ declare global {
     // Types `exports` from "cloudflare:workers" (the Worker's own entrypoints).
     interface GlobalProps {
       mainModule: typeof import("../../worker/index");
-      durableNamespaces: "ChatRoom";
+      durableNamespaces: "ChatRoom" | "PusherHub";
     }
   }
 }

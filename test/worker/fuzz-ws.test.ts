@@ -119,6 +119,8 @@ function expectationFor(frame: string | Uint8Array): Expectation {
       return typeof json.seq === "number" && Number.isInteger(json.seq) && json.seq >= 0 ? { kind: "read", seq: json.seq } : { kind: "invalid" };
     case "ping":
       return { kind: "pong-json" };
+    case "ack": // flow control (docs/api.md): no answer
+      return typeof json.seq === "number" && Number.isInteger(json.seq) && json.seq >= 0 ? { kind: "silent" } : { kind: "invalid" };
     default:
       return { kind: "invalid", clientId };
   }

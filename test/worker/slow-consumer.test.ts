@@ -5,7 +5,9 @@
  *   - what the runtime tells the room about a WebSocket's unsent frames:
  *     nothing. workerd has no `WebSocket.bufferedAmount`, so the 4 MiB check
  *     in objects/room/websocket-subscriber.ts cannot fire here; this test
- *     pins that fact, and fails the day the runtime starts reporting it;
+ *     pins that fact, and fails the day the runtime starts reporting it
+ *     (clients' acknowledgements bound the backlog instead:
+ *     websocket-flow-control.test.ts);
  *   - an SSE client catching up on a backlog far larger than the stream's
  *     1 MiB unsent cap gets all of it: the replay goes at the client's pace,
  *     from storage, instead of queueing the backlog and being cut for it.

@@ -52,7 +52,12 @@ export async function authenticateClient(request: Request, url: URL, env: Env): 
 /** Every user may use their inbox `user:<sub>`; other rooms must be granted. */
 export function mayUseRoom(identity: ClientIdentity, room: string): boolean {
   if (room === `user:${identity.user.id}`) return true;
-  return identity.rooms.some((grant) => grant === room || (grant.endsWith("*") && room.startsWith(grant.slice(0, -1))));
+  return matchesGrants(identity.rooms, room);
+}
+
+/** Whether a list of grants (exact ids, prefixes ending in `*`, or `*`) covers a room id. */
+export function matchesGrants(grants: readonly string[], room: string): boolean {
+  return grants.some((grant) => grant === room || (grant.endsWith("*") && room.startsWith(grant.slice(0, -1))));
 }
 
 export function requireRoom(identity: ClientIdentity, room: string): void {

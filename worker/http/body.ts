@@ -8,11 +8,25 @@ import { describeIssues } from "../../protocol/schemas";
 import { ApiError } from "./errors";
 
 export async function readJsonBody<S extends v.GenericSchema>(request: Request, schema: S, maxBytes: number): Promise<v.InferOutput<S>> {
+  requireJsonContentType(request);
+  return parseJsonBytes(await readCappedBytes(request, maxBytes), schema);
+}
+
+export function requireJsonContentType(request: Request): void {
   const type = request.headers.get("content-type") ?? "";
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     throw new ApiError("unsupported_media_type", "send the body as JSON with Content-Type: application/json");
   }
-  const text = await readCapped(request, maxBytes);
+}
+
+/** UTF-8 JSON checked against the schema (for routes that need the raw bytes first, e.g. to check a body hash). */
+export function parseJsonBytes<S extends v.GenericSchema>(bytes: Uint8Array, schema: S): v.InferOutput<S> {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
+  } catch {
+    throw new ApiError("invalid_body", "body is not valid UTF-8");
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -24,11 +38,12 @@ export async function readJsonBody<S extends v.GenericSchema>(request: Request, 
   return result.output;
 }
 
-async function readCapped(request: Request, maxBytes: number): Promise<string> {
+/** The body's bytes, at most maxBytes (413 beyond). */
+export async function readCappedBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
   const tooLarge = () => new ApiError("payload_too_large", `request body is larger than ${maxBytes} bytes`);
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge();
-  if (!request.body) return "";
+  if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -48,9 +63,5 @@ async function readCapped(request: Request, maxBytes: number): Promise<string> {
     bytes.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
-  } catch {
-    throw new ApiError("invalid_body", "body is not valid UTF-8");
-  }
+  return bytes;
 }

@@ -5,10 +5,16 @@
  * the runtime without waking the room) and drops the socket when nothing at
  * all comes back within `pongTimeoutMs`: half-open sockets behind NATs and
  * proxies otherwise look alive forever.
+ *
+ * It acknowledges what the room has processed (acknowledger.ts), which opts
+ * it in to the server's flow control: fall too far behind and the server
+ * closes the socket with 1013, reported as `too_far_behind` so the Room
+ * resumes at once from its cursor.
  */
 import type { ServerFrame } from "../../../protocol/frames.js";
 import type { ClientFrame } from "../frames.js";
 import { RoomError } from "../errors.js";
+import { Acknowledger } from "./acknowledger.js";
 import type { Transport, TransportEvents } from "./transport.js";
 
 /** The subset of the WebSocket API the transport uses (the browser's, Node 22's, or `ws`). */
@@ -21,6 +27,8 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 const OPEN = 1;
+/** The server's close code for a socket too far behind its acks ("try again later"). */
+export const CLOSE_TOO_FAR_BEHIND = 1013;
 
 export interface WebSocketTransportOptions {
   pingIntervalMs: number;
@@ -34,6 +42,10 @@ export class WebSocketTransport implements Transport {
   #ended = false;
   #pingTimer?: ReturnType<typeof setInterval>;
   #pongTimer?: ReturnType<typeof setTimeout>;
+  #after?: number;
+  #acks?: Acknowledger;
+  /** While a replay is arriving: the welcome's seq, where it ends (acked at once when reached). */
+  #replayEnd?: number;
 
   constructor(
     private readonly url: (after: number | undefined) => string,
@@ -47,6 +59,7 @@ export class WebSocketTransport implements Transport {
   }
 
   open(after: number | undefined): void {
+    this.#after = after;
     let socket: WebSocketLike;
     try {
       socket = new this.Impl(this.url(after));
@@ -58,7 +71,10 @@ export class WebSocketTransport implements Transport {
     }
     this.#socket = socket;
     socket.addEventListener("message", (event: { data: unknown }) => this.#onMessage(event.data));
-    socket.addEventListener("close", () => this.#end());
+    socket.addEventListener("close", (event: { code?: number; reason?: string }) => {
+      const tooFarBehind = event?.code === CLOSE_TOO_FAR_BEHIND;
+      this.#end(tooFarBehind ? new RoomError("too_far_behind", event.reason || "the server closed the socket: too far behind") : undefined);
+    });
     socket.addEventListener("error", () => {
       // A close event follows; some implementations skip it after a failed handshake, so end here too.
       if (socket.readyState !== OPEN) this.#end();
@@ -79,6 +95,7 @@ export class WebSocketTransport implements Transport {
     if (this.#ended) return;
     this.#ended = true;
     this.#stopTimers();
+    this.#acks?.stop();
     try {
       this.#socket?.close(1000, "client closed");
     } catch {
@@ -101,21 +118,54 @@ export class WebSocketTransport implements Transport {
         this.#welcomed = true;
         this.#startPings();
         this.events.opened(this, { seq: frame.seq, user: frame.user, presence: frame.presence });
+        this.#startAcks(frame.seq);
         return;
-      case "message":
+      case "message": {
         this.events.envelope(this, frame.message);
+        if (this.#ended) return; // the Room dropped this connection (it skipped a seq)
+        const seq = frame.message.seq;
+        this.#acks?.processed(seq);
+        const replayDone = this.#replayEnd !== undefined && seq >= this.#replayEnd;
+        if (replayDone) this.#replayEnd = undefined;
+        this.#acks?.received(data.length, replayDone);
         return;
+      }
       case "presence":
       case "typing":
       case "read":
         this.events.signal(this, frame);
-        return;
+        break;
       case "ack":
       case "error":
         this.events.reply(this, frame);
-        return;
+        break;
       case "pong":
-        return;
+        break;
+    }
+    if (!this.#ended) this.#acks?.received(data.length);
+  }
+
+  /**
+   * The first ack opts the socket in at once, acknowledging where it starts:
+   * the cursor it resumes after (never beyond the room's seq), or the
+   * welcome's seq when it starts live.
+   */
+  #startAcks(roomSeq: number): void {
+    if (this.#ended) return;
+    const acks = new Acknowledger((seq) => this.#sendAck(seq));
+    this.#acks = acks;
+    const from = this.#after === undefined ? roomSeq : Math.min(this.#after, roomSeq);
+    if (from < roomSeq) this.#replayEnd = roomSeq;
+    acks.processed(from);
+    acks.now();
+  }
+
+  #sendAck(seq: number): void {
+    if (this.#socket?.readyState !== OPEN) return;
+    try {
+      this.#socket.send(JSON.stringify({ type: "ack", seq } satisfies ClientFrame));
+    } catch {
+      // closing: the close event follows
     }
   }
 

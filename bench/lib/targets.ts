@@ -1,0 +1,271 @@
+/**
+ * The three systems every WebSocket scenario runs against, behind one small
+ * interface, so a scenario is written once:
+ *
+ *   - ours:     wrangler dev; WebSocket /rooms/:room/ws?token=…, POST /rooms/:room/notify
+ *               (NOTIFY_SECRET), GET /rooms/:room/status;
+ *   - socketio: bench/baselines/socketio-server.ts (Socket.io 4, in-memory room broadcast);
+ *   - ws:       bench/baselines/ws-server.ts (raw `ws` broadcast, the ceiling for a Node process).
+ *
+ * Every client socket is a `ws` WebSocket (no compression), whichever the
+ * server, so the client's cost per frame is the same for all three (see
+ * socketio-wire.ts for Socket.io's protocol). Each delivered event carries
+ * a seq (ours from the room, the baselines from their own per-room counter),
+ * so order is checked the same way everywhere.
+ */
+import WebSocket from "ws";
+import { tokenFor } from "../../test/e2e/clients.ts";
+import type { Baseline } from "./baseline.ts";
+import { getJson, postJson, type TimedResponse } from "./http.ts";
+import type { BenchContext } from "./scenario.ts";
+import { sampleMemory } from "./server-memory.ts";
+import { CONNECT_PACKET, decodeSocketIo, encodeEventWithAck, PONG_PACKET, socketIoPath } from "./socketio-wire.ts";
+
+export type TargetKey = "ours" | "socketio" | "ws";
+
+/** A WebSocket must be open and welcomed within this. */
+const OPEN_TIMEOUT_MS = 30_000;
+
+export interface Delivery {
+  seq: number;
+  data: Record<string, unknown>;
+}
+
+export interface Ack {
+  clientId?: string;
+  seq: number;
+}
+
+export interface ConnectionHandlers {
+  /** An event reached this socket; `at` is performance.now() when its frame was read. */
+  onMessage?(delivery: Delivery, at: number): void;
+  onAck?(ack: Ack, at: number): void;
+  /** An error frame (ours: rate limited, too large …). */
+  onError?(message: string): void;
+}
+
+export interface Connection {
+  /** Sends a user message with a clientId (the throughput scenario's publisher). */
+  send(data: Record<string, unknown>, clientId: string): void;
+  /** The room's last seq when this socket was welcomed. */
+  readonly welcomeSeq: number;
+  readonly isOpen: boolean;
+  /** Starts the close handshake; `closed` resolves when the socket is closed (or after 10 s). */
+  close(): void;
+  readonly closed: Promise<void>;
+}
+
+export interface ServerMemory {
+  /** The process that holds the room: workerd running the Worker and its objects, or the baseline's Node. */
+  serverMiB: number;
+  /** ours only: the workerd that wrangler dev puts in front (dev-only, not part of a deployment). */
+  proxyMiB?: number;
+}
+
+export interface Target {
+  key: TargetKey;
+  open(room: string, user: string, handlers: ConnectionHandlers): Promise<Connection>;
+  notify(room: string, event: string, data: Record<string, unknown>): Promise<TimedResponse<{ message?: { seq: number } }>>;
+  /** Connections the server holds in the room (ours: live subscribers of every transport). */
+  held(room: string): Promise<number>;
+  memory(): ServerMemory | undefined;
+}
+
+/**
+ * The three targets. `direct`: ours without wrangler dev's proxy, on the
+ * workerd that runs the rooms (see direct.ts); notifies and status still go
+ * through the proxy, as they do not touch the sockets being measured.
+ */
+export function targetsFor(ctx: BenchContext, options: { direct?: boolean } = {}): Record<TargetKey, Target> {
+  if (options.direct && !ctx.directUrl) throw new Error("the workerd behind wrangler dev's proxy was not found; run without direct=1");
+  return { ours: ours(ctx, options.direct ? ctx.directUrl! : ctx.url), socketio: socketio(ctx.baselines.socketio), ws: rawWs(ctx.baselines.ws) };
+}
+
+const tokens = new Map<string, Promise<string>>();
+const tokenOf = (user: string): Promise<string> => {
+  let token = tokens.get(user);
+  if (!token) tokens.set(user, (token = tokenFor(user, { rooms: ["bench-*"] })));
+  return token;
+};
+
+function ours(ctx: BenchContext, socketUrl: string): Target {
+  const wsBase = socketUrl.replace(/^http/, "ws");
+  const auth = { authorization: `Bearer ${ctx.notifySecret}` };
+  return {
+    key: "ours",
+    async open(room, user, handlers) {
+      return openJsonFrames(`${wsBase}/rooms/${room}/ws?token=${await tokenOf(user)}`, handlers);
+    },
+    notify: (room, event, data) => postJson(`${ctx.url}/rooms/${room}/notify`, { event, data }, auth),
+    async held(room) {
+      return (await roomStatus(ctx, room)).subscribers;
+    },
+    memory() {
+      const sample = sampleMemory(0);
+      return sample ? { serverMiB: sample.roomsMiB, proxyMiB: sample.proxyMiB } : undefined;
+    },
+  };
+}
+
+function rawWs(baseline: Baseline): Target {
+  return {
+    key: "ws",
+    open: (room, _user, handlers) => openJsonFrames(`${baseline.wsUrl}/ws?room=${encodeURIComponent(room)}`, handlers),
+    notify: (room, event, data) => postJson(`${baseline.url}/notify`, { room, event, data }),
+    held: (room) => baselineHeld(baseline, room),
+    memory: () => baselineMemory(baseline),
+  };
+}
+
+function socketio(baseline: Baseline): Target {
+  return {
+    key: "socketio",
+    open: (room, _user, handlers) => openSocketIo(`${baseline.wsUrl}${socketIoPath({ room })}`, handlers),
+    notify: (room, event, data) => postJson(`${baseline.url}/notify`, { room, event, data }),
+    held: (room) => baselineHeld(baseline, room),
+    memory: () => baselineMemory(baseline),
+  };
+}
+
+export interface RoomStatus {
+  seq: number;
+  subscribers: number;
+  outbox: { pending: number; flushedSeq: number; d1Batches?: number; d1Statements?: number; d1Events?: number };
+}
+
+export async function roomStatus(ctx: BenchContext, room: string): Promise<RoomStatus> {
+  const response = await getJson<RoomStatus>(`${ctx.url}/rooms/${room}/status`, { authorization: `Bearer ${ctx.notifySecret}` });
+  if (response.status !== 200) throw new Error(`room status answered ${response.status}: ${JSON.stringify(response.body)}`);
+  return response.body;
+}
+
+async function baselineHeld(baseline: Baseline, room: string): Promise<number> {
+  const { body } = await getJson<{ sockets: number; streams?: number; polls?: number }>(`${baseline.url}/status?room=${encodeURIComponent(room)}`);
+  return body.sockets + (body.streams ?? 0) + (body.polls ?? 0);
+}
+
+function baselineMemory(baseline: Baseline): ServerMemory | undefined {
+  const mib = baseline.residentMiB();
+  return mib === undefined ? undefined : { serverMiB: mib };
+}
+
+/** Our frames, and the raw ws baseline's (the same shapes): welcome, message, ack, error. */
+function openJsonFrames(url: string, handlers: ConnectionHandlers): Promise<Connection> {
+  return openSocket(url, (text, at, _socket, welcomed) => {
+    const frame = JSON.parse(text) as { type: string; seq?: number; message?: Delivery; clientId?: string; code?: string };
+    switch (frame.type) {
+      case "message":
+        return handlers.onMessage?.(frame.message!, at);
+      case "ack":
+        return handlers.onAck?.({ clientId: frame.clientId, seq: frame.seq! }, at);
+      case "welcome":
+        return welcomed(frame.seq ?? 0);
+      case "error":
+        return handlers.onError?.(`${frame.code}: ${text}`);
+    }
+  }, (socket, data, clientId) => socket.send(JSON.stringify({ type: "send", data, clientId })));
+}
+
+/** Socket.io over its WebSocket transport: connect to the namespace, answer pings, take "welcome", "message" and acks. */
+function openSocketIo(url: string, handlers: ConnectionHandlers): Promise<Connection> {
+  let nextAck = 0;
+  return openSocket(url, (text, at, socket, welcomed) => {
+    const packet = decodeSocketIo(text);
+    switch (packet.kind) {
+      case "open":
+        return socket.send(CONNECT_PACKET);
+      case "ping":
+        return socket.send(PONG_PACKET);
+      case "event": {
+        const payload = packet.args[0] as Delivery & { seq: number };
+        if (packet.name === "message") return handlers.onMessage?.(payload, at);
+        if (packet.name === "welcome") return welcomed(payload.seq);
+        return;
+      }
+      case "ack":
+        return handlers.onAck?.(packet.args[0] as Ack, at);
+      case "error":
+        return handlers.onError?.(packet.message);
+    }
+  }, (socket, data, clientId) => socket.send(encodeEventWithAck(nextAck++, "send", data, clientId)));
+}
+
+type FrameHandler = (text: string, at: number, socket: WebSocket, welcomed: (seq: number) => void) => void;
+
+/** Opens a `ws` WebSocket; resolves once the server's welcome has been read (rejects on error, close or timeout). */
+function openSocket(url: string, onFrame: FrameHandler, send: (socket: WebSocket, data: Record<string, unknown>, clientId: string) => void): Promise<Connection> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: OPEN_TIMEOUT_MS });
+    let welcome: number | undefined;
+    const timer = setTimeout(() => {
+      socket.terminate();
+      reject(new Error("no welcome within 30 s"));
+    }, OPEN_TIMEOUT_MS);
+    const closed = new Promise<void>((done) => socket.once("close", () => done()));
+    const connection: Connection = {
+      send: (data, clientId) => send(socket, data, clientId),
+      get welcomeSeq() {
+        return welcome ?? 0;
+      },
+      get isOpen() {
+        return socket.readyState === WebSocket.OPEN;
+      },
+      close() {
+        if (socket.readyState === WebSocket.CLOSED) return;
+        socket.close(1000);
+        setTimeout(() => socket.terminate(), 10_000).unref();
+      },
+      closed,
+    };
+    socket.on("message", (raw, isBinary) => {
+      if (isBinary) return;
+      onFrame(String(raw), performance.now(), socket, (seq) => {
+        if (welcome !== undefined) return;
+        welcome = seq;
+        clearTimeout(timer);
+        resolve(connection);
+      });
+    });
+    socket.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.once("close", (code) => {
+      clearTimeout(timer);
+      if (welcome === undefined) reject(new Error(`closed (${code}) before the welcome`));
+    });
+  });
+}
+
+/**
+ * Opens `count` connections, at most `concurrency` handshakes at a time.
+ * With `stopOnError`, no new connection starts after the first failure.
+ */
+export async function openMany(
+  count: number,
+  concurrency: number,
+  open: (i: number) => Promise<Connection>,
+  stopOnError = false,
+): Promise<{ connections: Connection[]; errors: string[] }> {
+  const connections: Connection[] = [];
+  const errors: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < count && !(stopOnError && errors.length > 0)) {
+      const i = next++;
+      try {
+        connections.push(await open(i));
+      } catch (error) {
+        errors.push(error instanceof Error ? error.message : String(error));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return { connections, errors };
+}
+
+/** Closes every connection and waits for the close handshakes (bounded by each connection's 10 s). */
+export async function closeAll(connections: Connection[]): Promise<void> {
+  for (const c of connections) c.close();
+  await Promise.all(connections.map((c) => c.closed));
+}
