@@ -106,6 +106,9 @@ export function residentMiB(): number {
  * channel closes (the runner ended, however it ended) and after an hour in any case.
  */
 export function serve(server: Server, name: string): void {
+  // The bench reuses kept-alive connections for its notifies: never close one under it between two of them.
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 121_000;
   const flag = process.argv.indexOf("--port");
   const port = flag >= 0 ? Number(process.argv[flag + 1]) : 0;
   server.listen(port, "127.0.0.1", () => {

@@ -44,6 +44,24 @@ export function roomsProcess(): number | undefined {
   });
 }
 
+/**
+ * wrangler dev's processes by role: the workerd that runs the rooms, and the
+ * dev tooling around it (the proxy workerd, wrangler's Node process, esbuild).
+ */
+export function devProcesses(): { rooms?: number; tooling: number[] } {
+  const rooms = roomsProcess();
+  const tooling = descendants(process.pid).filter((p) => {
+    if (p === rooms) return false;
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8");
+      return cmd.includes("workerd") || cmd.includes("wrangler") || cmd.includes("esbuild");
+    } catch {
+      return false;
+    }
+  });
+  return { rooms, tooling };
+}
+
 /** Ports the process listens on over IPv4 TCP (/proc/net/tcp state 0A, matched by socket inode). */
 function listeningPorts(pid: number): number[] {
   const inodes = new Set<string>();

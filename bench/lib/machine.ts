@@ -47,6 +47,20 @@ export function descendants(pid: number): number[] {
   return children.flatMap((child) => [child, ...descendants(child)]);
 }
 
+/** CPU time (user + system) a process has used so far, ms; undefined once it is gone or off Linux. */
+export function processCpuMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const after = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(after[11]) + Number(after[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** /proc/<pid>/stat counts in clock ticks: 100 per second on Linux (USER_HZ). */
+const CLOCK_TICKS = 100;
+
 interface CpuSnapshot {
   total: number;
   idle: number;

@@ -148,6 +148,8 @@ export function format(value: number, unit: Figure["unit"]): string {
   switch (unit) {
     case "ms":
       return value < 10 ? `${value.toFixed(1)} ms` : `${Math.round(value).toLocaleString("en-US")} ms`;
+    case "µs":
+      return value < 10 ? `${value.toFixed(1)} µs` : `${Math.round(value).toLocaleString("en-US")} µs`;
     case "/s":
       return `${Math.round(value).toLocaleString("en-US")}/s`;
     case "MiB":

@@ -62,7 +62,7 @@ export interface Figure {
   key: string;
   /** The row's label, e.g. "accepted events/s". */
   label: string;
-  unit: "ms" | "/s" | "MiB" | "KiB" | "count" | "ratio";
+  unit: "ms" | "µs" | "/s" | "MiB" | "KiB" | "count" | "ratio";
   /** Which way is better, for the reader of a ratio. */
   better: "lower" | "higher";
 }

@@ -18,6 +18,8 @@ import { tokenFor } from "../../test/e2e/clients.ts";
 import type { Baseline } from "./baseline.ts";
 import { getJson, postJson, type TimedResponse } from "./http.ts";
 import type { BenchContext } from "./scenario.ts";
+import { devProcesses } from "./direct.ts";
+import { processCpuMs } from "./machine.ts";
 import { sampleMemory } from "./server-memory.ts";
 import { CONNECT_PACKET, decodeSocketIo, encodeEventWithAck, PONG_PACKET, socketIoPath } from "./socketio-wire.ts";
 
@@ -62,6 +64,13 @@ export interface ServerMemory {
   proxyMiB?: number;
 }
 
+/** CPU time used so far, ms, by the server that holds the room (and, for ours, by the dev tooling around it). */
+export interface ServerCpu {
+  serverMs: number;
+  /** ours only: wrangler dev's proxy workerd, wrangler's Node process and esbuild. */
+  toolingMs?: number;
+}
+
 export interface Target {
   key: TargetKey;
   open(room: string, user: string, handlers: ConnectionHandlers): Promise<Connection>;
@@ -69,6 +78,7 @@ export interface Target {
   /** Connections the server holds in the room (ours: live subscribers of every transport). */
   held(room: string): Promise<number>;
   memory(): ServerMemory | undefined;
+  cpu(): ServerCpu | undefined;
 }
 
 /**
@@ -104,6 +114,12 @@ function ours(ctx: BenchContext, socketUrl: string): Target {
       const sample = sampleMemory(0);
       return sample ? { serverMiB: sample.roomsMiB, proxyMiB: sample.proxyMiB } : undefined;
     },
+    cpu() {
+      const { rooms, tooling } = devProcesses();
+      const serverMs = rooms === undefined ? undefined : processCpuMs(rooms);
+      if (serverMs === undefined) return undefined;
+      return { serverMs, toolingMs: tooling.reduce((sum, pid) => sum + (processCpuMs(pid) ?? 0), 0) };
+    },
   };
 }
 
@@ -114,6 +130,7 @@ function rawWs(baseline: Baseline): Target {
     notify: (room, event, data) => postJson(`${baseline.url}/notify`, { room, event, data }),
     held: (room) => baselineHeld(baseline, room),
     memory: () => baselineMemory(baseline),
+    cpu: () => baselineCpu(baseline),
   };
 }
 
@@ -124,6 +141,43 @@ function socketio(baseline: Baseline): Target {
     notify: (room, event, data) => postJson(`${baseline.url}/notify`, { room, event, data }),
     held: (room) => baselineHeld(baseline, room),
     memory: () => baselineMemory(baseline),
+    cpu: () => baselineCpu(baseline),
+  };
+}
+
+export interface CpuUsed {
+  /** ms of CPU used meanwhile by the server holding the room… */
+  serverMs: number;
+  /** …by wrangler dev's tooling (ours only)… */
+  toolingMs?: number;
+  /** …and by this process, the load generator and its clients. */
+  clientMs: number;
+}
+
+/** Starts counting CPU time; the returned function gives what each side used since (undefined off Linux). */
+export function measureCpuOf(target: Target): () => CpuUsed | undefined {
+  const server = target.cpu();
+  const client = process.cpuUsage();
+  return () => {
+    const now = target.cpu();
+    if (!server || !now) return undefined;
+    const used = process.cpuUsage(client);
+    return {
+      serverMs: now.serverMs - server.serverMs,
+      ...(now.toolingMs !== undefined && server.toolingMs !== undefined ? { toolingMs: now.toolingMs - server.toolingMs } : {}),
+      clientMs: (used.user + used.system) / 1000,
+    };
+  };
+}
+
+/** CPU per unit of work, µs, as side figures (`<prefix>ServerUs`, `<prefix>ToolingUs`, `<prefix>ClientUs`). */
+export function cpuFigures(used: CpuUsed | undefined, units: number, prefix: string): Record<string, number> {
+  if (!used || units <= 0) return {};
+  const per = (ms: number) => (ms * 1000) / units;
+  return {
+    [`${prefix}ServerUs`]: per(used.serverMs),
+    ...(used.toolingMs !== undefined ? { [`${prefix}ToolingUs`]: per(used.toolingMs) } : {}),
+    [`${prefix}ClientUs`]: per(used.clientMs),
   };
 }
 
@@ -144,14 +198,43 @@ async function baselineHeld(baseline: Baseline, room: string): Promise<number> {
   return body.sockets + (body.streams ?? 0) + (body.polls ?? 0);
 }
 
+function baselineCpu(baseline: Baseline): ServerCpu | undefined {
+  const serverMs = processCpuMs(baseline.pid);
+  return serverMs === undefined ? undefined : { serverMs };
+}
+
 function baselineMemory(baseline: Baseline): ServerMemory | undefined {
   const mib = baseline.residentMiB();
   return mib === undefined ? undefined : { serverMiB: mib };
 }
 
+/**
+ * The seq and `data.i` of an event frame, read without parsing the whole
+ * JSON: the client parses 100,000 frames a second in the fan-out, on cores
+ * it shares with the server, and the same shortcut serves every system. The
+ * bench's envelopes put `seq` before `data`, and `i` first in `data`; any
+ * other frame is parsed in full.
+ */
+const SEQ = /"seq":(\d+)/;
+const INDEX = /"data":\{"i":(\d+)/;
+
+function quickDelivery(text: string, from: number): Delivery | undefined {
+  const seq = SEQ.exec(text.length > from ? text.slice(from, from + 400) : text);
+  const index = INDEX.exec(text);
+  if (!seq || !index) return undefined;
+  return { seq: Number(seq[1]), data: { i: Number(index[1]) } };
+}
+
+const MESSAGE_FRAME = '{"type":"message","message":';
+const SOCKET_IO_MESSAGE = '42["message",';
+
 /** Our frames, and the raw ws baseline's (the same shapes): welcome, message, ack, error. */
 function openJsonFrames(url: string, handlers: ConnectionHandlers): Promise<Connection> {
   return openSocket(url, (text, at, _socket, welcomed) => {
+    if (handlers.onMessage && text.startsWith(MESSAGE_FRAME)) {
+      const delivery = quickDelivery(text, MESSAGE_FRAME.length);
+      if (delivery) return handlers.onMessage(delivery, at);
+    }
     const frame = JSON.parse(text) as { type: string; seq?: number; message?: Delivery; clientId?: string; code?: string };
     switch (frame.type) {
       case "message":
@@ -170,6 +253,10 @@ function openJsonFrames(url: string, handlers: ConnectionHandlers): Promise<Conn
 function openSocketIo(url: string, handlers: ConnectionHandlers): Promise<Connection> {
   let nextAck = 0;
   return openSocket(url, (text, at, socket, welcomed) => {
+    if (handlers.onMessage && text.startsWith(SOCKET_IO_MESSAGE)) {
+      const delivery = quickDelivery(text, SOCKET_IO_MESSAGE.length);
+      if (delivery) return handlers.onMessage(delivery, at);
+    }
     const packet = decodeSocketIo(text);
     switch (packet.kind) {
       case "open":
@@ -195,7 +282,8 @@ type FrameHandler = (text: string, at: number, socket: WebSocket, welcomed: (seq
 /** Opens a `ws` WebSocket; resolves once the server's welcome has been read (rejects on error, close or timeout). */
 function openSocket(url: string, onFrame: FrameHandler, send: (socket: WebSocket, data: Record<string, unknown>, clientId: string) => void): Promise<Connection> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: OPEN_TIMEOUT_MS });
+    // The servers are local and trusted: skip the client's UTF-8 check, a cost per frame on cores the servers share.
+    const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: OPEN_TIMEOUT_MS, skipUTF8Validation: true });
     let welcome: number | undefined;
     const timer = setTimeout(() => {
       socket.terminate();

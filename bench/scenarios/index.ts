@@ -15,7 +15,8 @@ import { websocketFanout } from "./websocket-fanout.ts";
 
 export const SCENARIOS: Scenario<any>[] = [
   connections(),
-  websocketFanout(1000),
+  websocketFanout(1000, 10, 3, false),
+  websocketFanout(1000, 100, 2, true),
   throughput(),
   longPollWake(50, true),
   longPollWake(200, false),

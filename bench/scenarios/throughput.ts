@@ -26,7 +26,7 @@ import { DeliveryTracker } from "../lib/delivery.ts";
 import { sleepUntil } from "../lib/http.ts";
 import type { BenchContext, Scenario, SeriesRun } from "../lib/scenario.ts";
 import { distribution } from "../lib/stats.ts";
-import { closeAll, openMany, roomStatus, targetsFor, type Target, type TargetKey } from "../lib/targets.ts";
+import { closeAll, cpuFigures, measureCpuOf, openMany, roomStatus, targetsFor, type Target, type TargetKey } from "../lib/targets.ts";
 import { d1Figures } from "./websocket-fanout.ts";
 
 export interface ThroughputParams {
@@ -62,6 +62,8 @@ export function throughput(): Scenario<ThroughputParams> {
       { key: "ackP50Ms", label: "ack p50 (window in flight)", unit: "ms", better: "lower" },
       { key: "eventsPerD1RoundTrip", label: "events per D1 round trip", unit: "ratio", better: "higher" },
       { key: "d1StatementsPerEvent", label: "D1 statements per event", unit: "ratio", better: "lower" },
+      { key: "eventServerUs", label: "server CPU per event (with its fan-out)", unit: "µs", better: "lower" },
+      { key: "eventToolingUs", label: "dev tooling CPU per event", unit: "µs", better: "lower" },
     ],
     runs: 3,
     params: (mode) =>
@@ -129,6 +131,7 @@ async function throughputRun(ctx: BenchContext, target: Target, params: Throughp
     publisher.send({ i, text: "throughput" }, `c-${i}`);
   };
 
+  const cpu = measureCpuOf(target);
   const t0 = performance.now();
   stopAt = t0 + params.seconds * 1000;
   // Watched from the start: D1 may catch up before the last subscriber has everything.
@@ -139,8 +142,10 @@ async function throughputRun(ctx: BenchContext, target: Target, params: Throughp
   tracker.sentOnly(sent);
   const complete = await tracker.whenComplete(Math.max(1, params.timeoutMs - (performance.now() - t0)), ctx.signal);
   const deliveredAt = performance.now();
+  const used = cpu();
 
   const extra: Record<string, number> = {
+    ...cpuFigures(used, acked, "event"),
     acceptedPerSecond: acked > 0 ? (acked * 1000) / (lastAckAt - t0) : 0,
     deliveredPerSecond: complete ? (sent * 1000) / (deliveredAt - t0) : Number.NaN,
     ackP50Ms: distribution(ackMs).p50,

@@ -4,12 +4,15 @@
  * quiet spell schedules a flush `flushDelayMs` later, and everything accepted
  * until then travels in one D1 round trip. Under steady traffic (a flush
  * wrote in the last `LOAD_DELAY_FACTOR × flushDelayMs`), the next flush waits
- * for LOAD_BATCH_EVENTS events, or that longer delay (1 s by default),
- * whichever comes first: at 100 events/s a flush every 100 ms carried about
- * 10 events per round trip, now 50. A failed flush is retried with
- * exponential backoff; since events leave local storage only after D1 holds
- * them, an outage delays persistence but never loses an event, and the
- * idempotent insert means a retry never stores one twice.
+ * for a full batch, or that longer delay (1 s by default), whichever comes
+ * first: at 100 events/s a flush every 100 ms carried about 10 events per
+ * round trip, now about 100; at thousands per second, full batches of 500.
+ * D1 then lags the room by up to a second under load (it is not on any
+ * response path: history older than the tail and unread counts read it).
+ * A failed flush is retried with exponential backoff; since events leave
+ * local storage only after D1 holds them, an outage delays persistence but
+ * never loses an event, and the idempotent insert means a retry never
+ * stores one twice.
  */
 import type { RoomConfig } from "../../server/config";
 import { fail } from "./room-api";
@@ -21,9 +24,9 @@ import type { RoomMembers } from "./room-members";
 const BATCH_EVENTS = 500;
 /** Batches per alarm run before yielding (the alarm re-arms at once). */
 const BATCHES_PER_RUN = 10;
-/** Under load, a D1 round trip waits to carry at least this many events… */
-const LOAD_BATCH_EVENTS = 50;
-/** …for at most this many flush delays. */
+/** Under load, a flush waits for a full batch… */
+const LOAD_BATCH_EVENTS = BATCH_EVENTS;
+/** …for at most this many flush delays (1 s with the default 100 ms). */
 const LOAD_DELAY_FACTOR = 10;
 const MAX_BACKOFF_MS = 60_000;
 
