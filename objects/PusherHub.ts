@@ -49,6 +49,7 @@ import { HUB_NAME_HEADER, type HubChannelState, type HubDeliverOptions, type Pus
 import type { HubSocket } from "./pusher/hub-socket";
 import { HubSockets } from "./pusher/hub-sockets";
 import { checkSubscription } from "./pusher/subscription-check";
+import { websocketUpgrade } from "./room/websocket-upgrade";
 
 /** How often the hub looks for silent connections (while it has any). */
 const ACTIVITY_SWEEP_MS = 30_000;
@@ -83,13 +84,13 @@ export class PusherHub extends DurableObject<Env> {
       server.accept();
       server.send(errorFrame(PusherCode.OVER_CAPACITY, "Over capacity"));
       server.close(PusherCode.OVER_CAPACITY, "Over capacity");
-      return new Response(null, { status: 101, webSocket: client });
+      return websocketUpgrade(client);
     }
     this.ctx.acceptWebSocket(server);
     const socket = this.sockets.add(server, newSocketId(), Date.now());
     socket.send(connectionEstablishedFrame(socket.socketId));
     await this.armSweep();
-    return new Response(null, { status: 101, webSocket: client });
+    return websocketUpgrade(client);
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {

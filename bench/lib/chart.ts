@@ -40,7 +40,7 @@ export function renderLatencyChart(summaries: ScenarioSummary[], subtitle: strin
       const rows = s.series
         .filter((x) => Number.isFinite(x.latencyMs.p50.median) && x.samplesPerRun.some((n) => n > 0))
         .map((x, i) => ({
-          label: i === 0 ? "ours" : x.label,
+          label: x.label,
           color: i === 0 ? OURS_COLOR : (COLORS[x.key] ?? OTHER_COLORS[other++ % OTHER_COLORS.length]!),
           p50: x.latencyMs.p50.median,
           p99: x.latencyMs.p99.median,
@@ -69,13 +69,15 @@ export function renderLatencyChart(summaries: ScenarioSummary[], subtitle: strin
   }
   const height = y + 30;
   const grid: string[] = [];
+  // Labels at 1 and 5 of each decade while they fit, at each decade only beyond four decades.
+  const labelled = Math.log10(hi / lo) > 4 ? [1] : [1, 5];
   for (let decade = lo; decade <= hi; decade *= 10) {
     for (const m of [1, 2, 5]) {
       const v = decade * m;
       if (v > hi) break;
       const gx = x(v).toFixed(1);
       grid.push(`<line x1="${gx}" y1="${TOP - 6}" x2="${gx}" y2="${y}" class="${m === 1 ? "major" : "minor"}"/>`);
-      if (m === 1 || m === 5) grid.push(text(Number(gx), y + 16, ms(v), "axis", "middle"));
+      if (labelled.includes(m)) grid.push(text(Number(gx), y + 16, ms(v), "axis", "middle"));
     }
   }
   return [

@@ -37,13 +37,16 @@ export interface ScenarioSummary {
   params: object;
   runs: number;
   latency: boolean;
+  /** See Scenario.saturates: true when late deliveries are a figure, not a failure (full mode only). */
+  saturates: boolean;
+  deliveredLabel: string;
   figures: Figure[];
   series: SeriesSummary[];
   /** For every series after the first: ours' median / its median, per figure (latency figures and side figures by key). */
   ratios: Record<string, Record<string, number>>;
 }
 
-export function summarize(scenario: Scenario<any>, params: object, runs: Record<string, SeriesRun>[]): ScenarioSummary {
+export function summarize(scenario: Scenario<any>, params: object, runs: Record<string, SeriesRun>[], mode: "full" | "quick" = "full"): ScenarioSummary {
   const series = scenario.series.map((info): SeriesSummary => {
     const perRun = runs.map((run) => run[info.key]).filter((r): r is SeriesRun => r !== undefined);
     const dists = perRun.map((r) => distribution(r.latenciesMs));
@@ -74,14 +77,28 @@ export function summarize(scenario: Scenario<any>, params: object, runs: Record<
     for (const f of figures) entries.push([f.key, round((ours!.extra[f.key]?.median ?? Number.NaN) / (other.extra[f.key]?.median ?? Number.NaN), 2)]);
     ratios[other.key] = Object.fromEntries(entries.filter(([, v]) => Number.isFinite(v)));
   }
-  return { id: scenario.id, title: scenario.title(params), params, runs: runs.length, latency, figures, series, ratios };
+  return {
+    id: scenario.id,
+    title: scenario.title(params),
+    params,
+    runs: runs.length,
+    latency,
+    saturates: mode === "full" && scenario.saturates === true,
+    deliveredLabel: scenario.deliveredLabel?.(params) ?? "delivered",
+    figures,
+    series,
+    ratios,
+  };
 }
 
-/** The failures the runner exits non-zero for: anything not delivered exactly once, in order. */
+/**
+ * The failures the runner exits non-zero for: anything not delivered exactly
+ * once, in order (a saturating scenario's late deliveries excepted).
+ */
 export function deliveryFailures(summaries: ScenarioSummary[]): string[] {
   return summaries.flatMap((s) =>
     s.series
-      .filter((x) => x.delivered !== x.expected || x.duplicates > 0 || x.outOfOrder > 0)
+      .filter((x) => (x.delivered !== x.expected && !s.saturates) || x.duplicates > 0 || x.outOfOrder > 0)
       .map((x) => `${s.id}/${x.key}: delivered ${x.delivered}/${x.expected}, ${x.duplicates} duplicates, ${x.outOfOrder} out of order`),
   );
 }
@@ -124,7 +141,7 @@ export function renderTable(summaries: ScenarioSummary[]): string {
     for (const figure of summary.figures) {
       addRow(figure.label, (s) => (s.extra[figure.key] ? spreadCell(s.extra[figure.key]!, figure.unit, summary.runs) : "–"), figure.key);
     }
-    addRow("delivered", delivered);
+    addRow(summary.deliveredLabel, delivered);
   }
   const widths = header.map((_, c) => Math.max(...rows.map((r) => [...(r[c] ?? "")].length)));
   const line = (cells: string[]) => `| ${cells.map((cell, c) => cell + " ".repeat(widths[c]! - [...cell].length)).join(" | ")} |`;

@@ -77,6 +77,15 @@ export interface Scenario<P extends object = object> {
   figures?: Figure[];
   /** false: the scenario measures no latency (no p50/p99/max rows). Default true. */
   latency?: boolean;
+  /**
+   * A capacity test at its full size: it may offer more load than the
+   * machine carries, and deliveries still missing at its deadline are shown
+   * as not delivered, a figure, without failing the run (duplicates and
+   * disorder still do). Quick mode checks 100 % everywhere.
+   */
+  saturates?: boolean;
+  /** The delivered row's label, e.g. "delivered within 15 s of the last notify" (default "delivered"). */
+  deliveredLabel?(params: P): string;
   /** Measured runs in a full bench unless --runs says otherwise (default 5; quick: 1). */
   runs?: number;
   /** Sizes for a mode (every count and duration is bounded here); undefined: not run in that mode. */

@@ -83,8 +83,8 @@ export interface Target {
 
 /**
  * The three targets. `direct`: ours without wrangler dev's proxy, on the
- * workerd that runs the rooms (see direct.ts); notifies and status still go
- * through the proxy, as they do not touch the sockets being measured.
+ * workerd that runs the rooms (see direct.ts), for sockets, notifies and
+ * status alike.
  */
 export function targetsFor(ctx: BenchContext, options: { direct?: boolean } = {}): Record<TargetKey, Target> {
   if (options.direct && !ctx.directUrl) throw new Error("the workerd behind wrangler dev's proxy was not found; run without direct=1");
@@ -98,17 +98,17 @@ const tokenOf = (user: string): Promise<string> => {
   return token;
 };
 
-function ours(ctx: BenchContext, socketUrl: string): Target {
-  const wsBase = socketUrl.replace(/^http/, "ws");
+function ours(ctx: BenchContext, base: string): Target {
+  const wsBase = base.replace(/^http/, "ws");
   const auth = { authorization: `Bearer ${ctx.notifySecret}` };
   return {
     key: "ours",
     async open(room, user, handlers) {
       return openJsonFrames(`${wsBase}/rooms/${room}/ws?token=${await tokenOf(user)}`, handlers);
     },
-    notify: (room, event, data) => postJson(`${ctx.url}/rooms/${room}/notify`, { event, data }, auth),
+    notify: (room, event, data) => postJson(`${base}/rooms/${room}/notify`, { event, data }, auth),
     async held(room) {
-      return (await roomStatus(ctx, room)).subscribers;
+      return (await roomStatus(ctx, room, base)).subscribers;
     },
     memory() {
       const sample = sampleMemory(0);
@@ -187,8 +187,8 @@ export interface RoomStatus {
   outbox: { pending: number; flushedSeq: number; d1Batches?: number; d1Statements?: number; d1Events?: number };
 }
 
-export async function roomStatus(ctx: BenchContext, room: string): Promise<RoomStatus> {
-  const response = await getJson<RoomStatus>(`${ctx.url}/rooms/${room}/status`, { authorization: `Bearer ${ctx.notifySecret}` });
+export async function roomStatus(ctx: BenchContext, room: string, base = ctx.url): Promise<RoomStatus> {
+  const response = await getJson<RoomStatus>(`${base}/rooms/${room}/status`, { authorization: `Bearer ${ctx.notifySecret}` });
   if (response.status !== 200) throw new Error(`room status answered ${response.status}: ${JSON.stringify(response.body)}`);
   return response.body;
 }

@@ -8,6 +8,7 @@
 import type { Scenario } from "../lib/scenario.ts";
 import { connections } from "./connections.ts";
 import { longPollWake } from "./long-poll-wake.ts";
+import { notifyRate } from "./notify-rate.ts";
 import { pusherFanout } from "./pusher-fanout.ts";
 import { sseDelivery } from "./sse-delivery.ts";
 import { throughput } from "./throughput.ts";
@@ -15,8 +16,9 @@ import { websocketFanout } from "./websocket-fanout.ts";
 
 export const SCENARIOS: Scenario<any>[] = [
   connections(),
-  websocketFanout(1000, 10, 3, false),
-  websocketFanout(1000, 100, 2, true),
+  websocketFanout({ sockets: 1000, rate: 10, runs: 3, inQuick: false, saturates: false }),
+  websocketFanout({ sockets: 1000, rate: 100, runs: 2, inQuick: true, saturates: true }),
+  notifyRate(),
   throughput(),
   longPollWake(50, true),
   longPollWake(200, false),

@@ -17,7 +17,7 @@
 import WebSocket from "ws";
 import { DEFAULT_SECRETS } from "../../test/e2e/server.ts";
 import { DeliveryTracker } from "../lib/delivery.ts";
-import { sleepUntil } from "../lib/http.ts";
+import { notifyOpenLoop } from "../lib/open-loop.ts";
 import type { BenchContext, Scenario, SeriesRun } from "../lib/scenario.ts";
 import { distribution } from "../lib/stats.ts";
 import { closeAll, openMany, targetsFor, type Connection, type Delivery } from "../lib/targets.ts";
@@ -147,29 +147,11 @@ async function nativeRun(ctx: BenchContext, params: PusherFanoutParams, room: st
   };
 }
 
-/** Open-loop notifies: event i leaves at t0 + i / rate whether or not earlier ones were answered. */
+/** Open-loop notifies (bench/lib/open-loop.ts), waiting for every answer. */
 async function publish(ctx: BenchContext, params: PusherFanoutParams, room: string, events: number, sentAt: Float64Array) {
-  const target = targetsFor(ctx).ours;
-  const rtts: number[] = [];
-  let failures = 0;
-  const pending: Promise<void>[] = [];
-  const t0 = performance.now() + 20;
-  for (let i = 0; i < events && !ctx.signal.aborted; i++) {
-    await sleepUntil(t0 + (i * 1000) / params.rate, ctx.signal);
-    sentAt[i] = performance.now();
-    pending.push(
-      target.notify(room, "bench.fanout", { i }).then(
-        (response) => {
-          rtts.push(response.endedAt - response.sentAt);
-          if (response.status !== 202) failures++;
-        },
-        () => void failures++,
-      ),
-    );
-  }
-  const lastSent = performance.now();
-  await Promise.all(pending);
-  return { rtts, failures, lastSent, t0 };
+  const loop = await notifyOpenLoop(targetsFor(ctx).ours, room, events, params.rate, sentAt, ctx.signal);
+  await loop.answered;
+  return { rtts: loop.rtts, failures: loop.failures, lastSent: loop.lastSent, t0: loop.t0 };
 }
 
 function extraFigures(events: number, t0: number, lastSent: number, rtts: number[], failures: number, drainedAt: number): Record<string, number> {

@@ -18,6 +18,7 @@
  */
 import { DeliveryTracker } from "../lib/delivery.ts";
 import { sleepUntil } from "../lib/http.ts";
+import { notifyOpenLoop } from "../lib/open-loop.ts";
 import type { BenchContext, Scenario, SeriesRun } from "../lib/scenario.ts";
 import { distribution } from "../lib/stats.ts";
 import { closeAll, cpuFigures, measureCpuOf, openMany, roomStatus, targetsFor, type Target, type TargetKey } from "../lib/targets.ts";
@@ -37,12 +38,18 @@ export interface FanoutParams {
 
 const SYSTEMS: TargetKey[] = ["ours", "socketio", "ws"];
 
-/**
- * The scenario at one size. `runs`: measured runs in a full bench (the
- * 100/s size saturates 2 cores and costs the most time). `inQuick`: whether
- * `bench:quick` runs it (at 50 sockets, 20/s for 1 s).
- */
-export function websocketFanout(sockets: number, rate: number, runs: number, inQuick: boolean): Scenario<FanoutParams> {
+export interface FanoutSize {
+  sockets: number;
+  rate: number;
+  /** Measured runs in a full bench (the 100/s size costs the most time). */
+  runs: number;
+  /** Whether `bench:quick` runs it (at 50 sockets, 20/s for 1 s). */
+  inQuick: boolean;
+  /** A capacity test (see Scenario.saturates): 100 events/s to 1,000 sockets is more than 2 shared cores carry for any of the three. */
+  saturates: boolean;
+}
+
+export function websocketFanout({ sockets, rate, runs, inQuick, saturates }: FanoutSize): Scenario<FanoutParams> {
   return {
     id: `ws-fanout-${sockets}x${rate}`,
     title: (p) => `WebSocket fan-out, ${p.sockets.toLocaleString("en-US")} sockets, ${p.rate} events/s for ${p.seconds} s${p.direct ? ", no dev proxy" : ""}`,
@@ -60,6 +67,8 @@ export function websocketFanout(sockets: number, rate: number, runs: number, inQ
       { key: "deliveryClientUs", label: "bench client CPU per delivery", unit: "µs", better: "lower" },
     ],
     runs,
+    saturates,
+    deliveredLabel: (p) => `delivered within ${p.drainTimeoutMs / 1000} s of the last notify`,
     params: (mode) =>
       mode === "quick"
         ? inQuick
@@ -98,29 +107,13 @@ async function fanoutRun(ctx: BenchContext, target: Target, params: FanoutParams
   if (held < params.sockets) throw new Error(`${target.key}: the room holds ${held} of ${params.sockets} sockets after every welcome`);
   const d1Before = target.key === "ours" ? (await roomStatus(ctx, room)).outbox : undefined;
 
-  const rtts: number[] = [];
-  let failures = 0;
-  const pending: Promise<void>[] = [];
   const cpu = measureCpuOf(target);
-  const t0 = performance.now() + 20;
-  for (let i = 0; i < events && !ctx.signal.aborted; i++) {
-    await sleepUntil(t0 + (i * 1000) / params.rate, ctx.signal);
-    sentAt[i] = performance.now();
-    pending.push(
-      target.notify(room, "bench.fanout", { i }).then(
-        (response) => {
-          rtts.push(response.endedAt - response.sentAt);
-          if (response.status !== 202) failures++;
-        },
-        () => void failures++,
-      ),
-    );
-  }
-  const lastSent = performance.now();
+  const loop = await notifyOpenLoop(target, room, events, params.rate, sentAt, ctx.signal);
+  const { rtts, t0, lastSent } = loop;
   // Bounded: deliveries (and notify answers) have drainTimeoutMs after the last notify left; later ones count as lost.
   const deadline = lastSent + params.drainTimeoutMs;
   const complete = await tracker.whenComplete(params.drainTimeoutMs, ctx.signal);
-  await Promise.race([Promise.all(pending), sleepUntil(deadline, ctx.signal)]);
+  await Promise.race([loop.answered, sleepUntil(deadline, ctx.signal)]);
   const drainedAt = performance.now();
   const used = cpu();
   await closeAll(opened.connections);
@@ -130,12 +123,12 @@ async function fanoutRun(ctx: BenchContext, target: Target, params: FanoutParams
     sentPerSecond: events > 1 ? ((events - 1) * 1000) / (lastSent - t0) : events,
     notifyP50Ms: distribution(rtts).p50,
     notifyP99Ms: distribution(rtts).p99,
-    notifyFailures: failures,
+    notifyFailures: loop.failures,
     drainMs: drainedAt - lastSent,
   };
   if (d1Before) Object.assign(extra, await d1Figures(ctx, room, d1Before));
   ctx.debug(
-    `${target.key} fan-out: ${tracker.delivered}/${tracker.expected} delivered${complete ? "" : " (timed out)"}, p50 ${Math.round(distribution(tracker.latenciesMs).p50)} ms, p99 ${Math.round(distribution(tracker.latenciesMs).p99)} ms, notify failures ${failures}`,
+    `${target.key} fan-out: ${tracker.delivered}/${tracker.expected} delivered${complete ? "" : " (timed out)"}, p50 ${Math.round(distribution(tracker.latenciesMs).p50)} ms, p99 ${Math.round(distribution(tracker.latenciesMs).p99)} ms, notify failures ${loop.failures}`,
   );
   return { latenciesMs: tracker.latenciesMs, expected: tracker.expected, delivered: tracker.delivered, duplicates: tracker.duplicates, outOfOrder: tracker.outOfOrder, extra };
 }

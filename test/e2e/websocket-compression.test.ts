@@ -43,4 +43,15 @@ describe("WebSocket compression", () => {
     expect(JSON.parse(message.text).message).toMatchObject({ room, seq: 1, event: "big", data: { text } });
     ws.close();
   });
+
+  it("declines it on Pusher connections too", async () => {
+    const ws = new WebSocket(`${base.replace("http", "ws")}/app/${DEFAULT_SECRETS.PUSHER_KEY}?protocol=7`, { perMessageDeflate: true });
+    const upgradeHeaders = new Promise<Record<string, string | string[] | undefined>>((resolve) => ws.once("upgrade", (res) => resolve(res.headers)));
+    const established = new Promise<string>((resolve) => ws.once("message", (data) => resolve(String(data))));
+    await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)));
+    expect((await upgradeHeaders)["sec-websocket-extensions"]).toBeUndefined();
+    expect(ws.extensions).toBe("");
+    expect(JSON.parse(await established)).toMatchObject({ event: "pusher:connection_established" });
+    ws.close();
+  });
 });

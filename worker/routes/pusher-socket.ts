@@ -10,6 +10,7 @@
 import { PUSHER_PROTOCOL_VERSION } from "../../protocol/pusher";
 import { errorFrame, PusherCode } from "../../protocol/pusher-socket";
 import { HUB_NAME_HEADER } from "../../objects/pusher/hub-api";
+import { websocketUpgrade } from "../../objects/room/websocket-upgrade";
 import { requireSecret } from "../../server/config";
 import type { Env } from "../../server/env";
 import { hubName, pusherConfigFrom } from "../../server/pusher-config";
@@ -53,5 +54,5 @@ function refuse(code: number, message: string, reason: string): Response {
   server.accept();
   server.send(errorFrame(code, message));
   server.close(code, reason);
-  return new Response(null, { status: 101, webSocket: client });
+  return websocketUpgrade(client);
 }
