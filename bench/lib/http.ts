@@ -36,26 +36,31 @@ export function getJson<T>(url: string | URL, headers: Record<string, string> = 
 function attempt<T>(target: URL, headers: Record<string, string>, signal: AbortSignal | undefined, mayRetry: boolean): Promise<TimedResponse<T>> {
   return new Promise((resolve, reject) => {
     const sentAt = performance.now();
-    const request = http.get(target, { agent, headers, signal }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("error", reject);
-      response.on("end", () => {
-        const endedAt = performance.now();
-        const text = Buffer.concat(chunks).toString("utf8");
-        try {
-          resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as T, sentAt, endedAt });
-        } catch {
-          reject(new Error(`GET ${target.pathname}: ${response.statusCode} with a non-JSON body: ${text.slice(0, 200)}`));
-        }
-      });
-    });
+    const request = http.get(target, { agent, headers, signal }, (response) => readTimedJson<T>(response, `GET ${target.pathname}`, sentAt).then(resolve, reject));
     request.on("error", (error: NodeJS.ErrnoException) => {
       // A kept-alive socket the server closed while idle: retry once on a fresh one (Node's documented pattern).
       if (mayRetry && request.reusedSocket && error.code === "ECONNRESET") {
         attempt<T>(target, headers, signal, false).then(resolve, reject);
       } else {
         reject(error);
+      }
+    });
+  });
+}
+
+/** Reads a whole JSON answer; its time is taken when the last byte has been read. */
+function readTimedJson<T>(response: http.IncomingMessage, what: string, sentAt: number): Promise<TimedResponse<T>> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    response.on("data", (chunk: Buffer) => chunks.push(chunk));
+    response.on("error", reject);
+    response.on("end", () => {
+      const endedAt = performance.now();
+      const text = Buffer.concat(chunks).toString("utf8");
+      try {
+        resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as T, sentAt, endedAt });
+      } catch {
+        reject(new Error(`${what}: ${response.statusCode} with a non-JSON body: ${text.slice(0, 200)}`));
       }
     });
   });
@@ -70,20 +75,7 @@ export function postJson<T>(url: string | URL, body: unknown, headers: Record<st
     const request = http.request(
       target,
       { method: "POST", agent, signal, headers: { ...headers, "content-type": "application/json", "content-length": String(payload.length) } },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on("data", (chunk: Buffer) => chunks.push(chunk));
-        response.on("error", reject);
-        response.on("end", () => {
-          const endedAt = performance.now();
-          const text = Buffer.concat(chunks).toString("utf8");
-          try {
-            resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as T, sentAt, endedAt });
-          } catch {
-            reject(new Error(`POST ${target.pathname}: ${response.statusCode} with a non-JSON body: ${text.slice(0, 200)}`));
-          }
-        });
-      },
+      (response) => readTimedJson<T>(response, `POST ${target.pathname}`, sentAt).then(resolve, reject),
     );
     request.on("error", reject);
     request.end(payload);
