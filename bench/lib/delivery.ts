@@ -5,6 +5,7 @@
  * repeats as duplicates, and counts an event whose seq is not above the last
  * seq that connection saw as out of order.
  */
+import type { SeriesRun } from "./scenario.ts";
 import type { Delivery } from "./targets.ts";
 
 export class DeliveryTracker {
@@ -53,6 +54,11 @@ export class DeliveryTracker {
       this.latenciesMs.push(at - this.sentAt[i]!);
       if (++this.delivered >= (this.#waiter?.count ?? Infinity)) this.#waiter!.done();
     };
+  }
+
+  /** This run's figures for the report: what was delivered, and `extra` figures beside them. */
+  run(extra: Record<string, number>, latenciesMs: number[] = this.latenciesMs): SeriesRun {
+    return { latenciesMs, expected: this.expected, delivered: this.delivered, duplicates: this.duplicates, outOfOrder: this.outOfOrder, extra };
   }
 
   /** Resolves true when every subscriber has every event, false at the timeout or abort. */

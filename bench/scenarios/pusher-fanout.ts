@@ -113,14 +113,7 @@ async function pusherRun(ctx: BenchContext, params: PusherFanoutParams, channel:
     for (const { i, at } of list) handle({ seq: seqOf.get(i) ?? Number.NaN, data: { i } } as Delivery, at);
   });
   ctx.debug(`pusher fan-out: ${tracker.delivered}/${tracker.expected} delivered${complete ? "" : " (timed out)"}, p50 ${Math.round(distribution(tracker.latenciesMs).p50)} ms, p99 ${Math.round(distribution(tracker.latenciesMs).p99)} ms`);
-  return {
-    latenciesMs: tracker.latenciesMs,
-    expected: tracker.expected,
-    delivered: tracker.delivered,
-    duplicates: tracker.duplicates,
-    outOfOrder: tracker.outOfOrder,
-    extra: extraFigures(events, t0, lastSent, rtts, failures, drainedAt),
-  };
+  return tracker.run(extraFigures(events, t0, lastSent, rtts, failures, drainedAt));
 }
 
 async function nativeRun(ctx: BenchContext, params: PusherFanoutParams, room: string): Promise<SeriesRun> {
@@ -137,14 +130,7 @@ async function nativeRun(ctx: BenchContext, params: PusherFanoutParams, room: st
   await tracker.whenComplete(params.drainTimeoutMs, ctx.signal);
   const drainedAt = performance.now();
   await closeAll(opened.connections);
-  return {
-    latenciesMs: tracker.latenciesMs,
-    expected: tracker.expected,
-    delivered: tracker.delivered,
-    duplicates: tracker.duplicates,
-    outOfOrder: tracker.outOfOrder,
-    extra: extraFigures(events, t0, lastSent, rtts, failures, drainedAt),
-  };
+  return tracker.run(extraFigures(events, t0, lastSent, rtts, failures, drainedAt));
 }
 
 /** Open-loop notifies (bench/lib/open-loop.ts), waiting for every answer. */

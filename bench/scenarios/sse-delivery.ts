@@ -107,5 +107,5 @@ async function sseRun(ctx: BenchContext, system: SseSystem, params: SseParams, r
     for (const source of sources) source.close();
   }
   ctx.debug(`${system} SSE: ${tracker.delivered}/${tracker.expected} delivered, ${errors} stream errors`);
-  return { latenciesMs: tracker.latenciesMs, expected: tracker.expected, delivered: tracker.delivered, duplicates: tracker.duplicates, outOfOrder: tracker.outOfOrder, extra: { streamErrors: errors } };
+  return tracker.run({ streamErrors: errors });
 }

@@ -162,7 +162,7 @@ async function throughputRun(ctx: BenchContext, target: Target, params: Throughp
   ctx.debug(
     `${target.key} throughput: ${acked} acked, ${errors} errors, accepted ${Math.round(extra.acceptedPerSecond!)}/s, delivered ${tracker.delivered}/${tracker.expected} (${Math.round(extra.deliveredPerSecond!)}/s), persisted ${Math.round(extra.persistedPerSecond ?? Number.NaN)}/s`,
   );
-  return { latenciesMs: [], expected: tracker.expected, delivered: tracker.delivered, duplicates: tracker.duplicates, outOfOrder: tracker.outOfOrder, extra };
+  return tracker.run(extra, []);
 }
 
 /**

@@ -130,7 +130,7 @@ async function fanoutRun(ctx: BenchContext, target: Target, params: FanoutParams
   ctx.debug(
     `${target.key} fan-out: ${tracker.delivered}/${tracker.expected} delivered${complete ? "" : " (timed out)"}, p50 ${Math.round(distribution(tracker.latenciesMs).p50)} ms, p99 ${Math.round(distribution(tracker.latenciesMs).p99)} ms, notify failures ${loop.failures}`,
   );
-  return { latenciesMs: tracker.latenciesMs, expected: tracker.expected, delivered: tracker.delivered, duplicates: tracker.duplicates, outOfOrder: tracker.outOfOrder, extra };
+  return tracker.run(extra);
 }
 
 /** Waits (up to 15 s) until D1 holds every event of the room, then reads how many D1 round trips that took. */
