@@ -3,7 +3,7 @@
 // wrangler dev on 127.0.0.1:8787 with local D1 and Durable Objects.
 import { spawnSync, spawn } from "node:child_process";
 
-const port = process.env.PORT ?? "8787";
+const port = process.env.PORT || "8787"; // an empty PORT means the default too
 const run = (cmd, args) => {
   const result = spawnSync(cmd, args, { stdio: "inherit" });
   if (result.status !== 0) process.exit(result.status ?? 1);
