@@ -16,8 +16,8 @@ import {
   type PusherSubscribeData,
 } from "../../protocol/pusher-socket";
 import { describeIssues } from "../../protocol/schemas";
-import { matchesGrants } from "../../worker/auth/client-token";
-import { verifyChannelAuth } from "../../worker/pusher/channel-auth";
+import { matchesGrants } from "../../server/auth/grants";
+import { verifyChannelAuth } from "../../server/auth/pusher-channel-auth";
 import type { PusherMember } from "./hub-api";
 
 export type SubscriptionCheck = { ok: true; member?: PusherMember } | { ok: false; frame: string };

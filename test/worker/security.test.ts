@@ -7,7 +7,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { secretsEqual } from "../../worker/auth/secrets";
+import { secretsEqual } from "../../server/auth/secrets-equal";
 import { handle } from "../../worker/router";
 import { BASE, call, postJson, tokenFor, TestSocket } from "./helpers";
 import { expectError, get, uniqueRoom } from "./support";

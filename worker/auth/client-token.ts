@@ -7,6 +7,7 @@
 import { errors as joseErrors, jwtVerify } from "jose";
 import * as v from "valibot";
 import type { UserRef } from "../../protocol/envelope";
+import { matchesGrants } from "../../server/auth/grants";
 import { requireSecret } from "../../server/config";
 import type { Env } from "../../server/env";
 import { ApiError } from "../http/errors";
@@ -53,11 +54,6 @@ export async function authenticateClient(request: Request, url: URL, env: Env): 
 export function mayUseRoom(identity: ClientIdentity, room: string): boolean {
   if (room === `user:${identity.user.id}`) return true;
   return matchesGrants(identity.rooms, room);
-}
-
-/** Whether a list of grants (exact ids, prefixes ending in `*`, or `*`) covers a room id. */
-export function matchesGrants(grants: readonly string[], room: string): boolean {
-  return grants.some((grant) => grant === room || (grant.endsWith("*") && room.startsWith(grant.slice(0, -1))));
 }
 
 export function requireRoom(identity: ClientIdentity, room: string): void {

@@ -2,7 +2,8 @@
 import { requireSecret } from "../../server/config";
 import type { Env } from "../../server/env";
 import { ApiError } from "../http/errors";
-import { bearerToken, secretsEqual } from "./secrets";
+import { secretsEqual } from "../../server/auth/secrets-equal";
+import { bearerToken } from "./secrets";
 
 export async function authenticateTrigger(request: Request, env: Env): Promise<void> {
   const expected = requireSecret(env, "NOTIFY_SECRET");

@@ -1,16 +1,7 @@
 /**
- * Constant-time comparison of a presented secret with the configured one.
- * Both are hashed first, so neither their contents nor their lengths leak
- * through timing.
+ * Reading the secrets a client presents. Comparing them with the configured
+ * ones is `secretsEqual` in server/auth/secrets-equal.ts, shared with the objects.
  */
-export async function secretsEqual(presented: string, expected: string): Promise<boolean> {
-  const encoder = new TextEncoder();
-  const [a, b] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(presented)),
-    crypto.subtle.digest("SHA-256", encoder.encode(expected)),
-  ]);
-  return crypto.subtle.timingSafeEqual(a, b);
-}
 
 /** The token of an `Authorization: Bearer <token>` header, if there is one. */
 export function bearerToken(request: Request): string | undefined {

@@ -21,7 +21,7 @@ import { PUSHER_AUTH_VERSION, pusherAuthQuerySchema } from "../../protocol/pushe
 import { describeIssues } from "../../protocol/schemas";
 import { requireSecret } from "../../server/config";
 import type { Env } from "../../server/env";
-import { secretsEqual } from "../auth/secrets";
+import { secretsEqual } from "../../server/auth/secrets-equal";
 import { ApiError } from "../http/errors";
 
 /** How far `auth_timestamp` may be from the server's clock, either way (Pusher's window). */

@@ -19,7 +19,7 @@ import { requireSecret } from "../../server/config";
 import { authenticateClient, requireRoom } from "../auth/client-token";
 import { readCappedBytes } from "../http/body";
 import { ApiError, json } from "../http/errors";
-import { signChannel } from "../pusher/channel-auth";
+import { signChannel } from "../../server/auth/pusher-channel-auth";
 import { requireRoomId } from "../rooms";
 import type { RouteHandler } from "./context";
 

@@ -8,7 +8,7 @@
  * `channel_data` (presence channels only) is signed exactly as sent, so the
  * member the hub announces is the one the signer vouched for.
  */
-import { secretsEqual } from "../auth/secrets";
+import { secretsEqual } from "./secrets-equal";
 
 const keys = new Map<string, Promise<CryptoKey>>();
 
