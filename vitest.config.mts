@@ -27,6 +27,10 @@ export default defineConfig(async () => {
                   PUSHER_SECRET: "test-pusher-secret-0123456789abcdef",
                   // Every room is a public Pusher channel here (the default is none; pusher-channels.test.ts checks that refusal).
                   PUSHER_PUBLIC_CHANNELS: "*",
+                  // A fixed master key (test-only; base64 of 32 bytes) for private-encrypted- channels.
+                  PUSHER_ENCRYPTION_MASTER_KEY: "dGVzdC1tYXN0ZXIta2V5LTAxMjM0NTY3ODlhYmNkZWY=",
+                  // subscription_count frames only where a test expects them, so other tests see exactly their frames.
+                  PUSHER_SUBSCRIPTION_COUNT: "counted-*,private-counted-*,cache-counted-*,presence-counted-*",
                   CORS_ORIGINS: "https://app.example",
                   // Small tail and fast flushes so tests cross the D1 boundary quickly.
                   ROOM_TAIL_EVENTS: "20",

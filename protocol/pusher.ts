@@ -26,6 +26,36 @@ export function pusherChannelKind(channel: string): PusherChannelKind {
 }
 
 /**
+ * End-to-end encrypted channels: authorized as private channels, with a
+ * per-channel `shared_secret` in the auth answer; the service only ever
+ * holds their payloads as ciphertext (`{"nonce","ciphertext"}`).
+ */
+export function isEncryptedChannel(channel: string): boolean {
+  return channel.startsWith("private-encrypted-");
+}
+
+/** Cache channels: a new subscriber gets the channel's last event at once, or `pusher:cache_miss`. */
+export function isCacheChannel(channel: string): boolean {
+  return /^(?:cache-|private-cache-|presence-cache-|private-encrypted-cache-)/.test(channel);
+}
+
+/**
+ * The server-to-user channel of a signed-in user (`sendToUser` triggers to
+ * it). Its room is the user's index of connections: which hub shards hold
+ * a socket signed in as that user.
+ */
+export const USER_CHANNEL_PREFIX = "#server-to-user-";
+
+export function userChannel(userId: string): string {
+  return `${USER_CHANNEL_PREFIX}${userId}`;
+}
+
+/** The user id of a server-to-user channel name, or undefined for any other channel. */
+export function userIdOfChannel(channel: string): string | undefined {
+  return channel.startsWith(USER_CHANNEL_PREFIX) ? channel.slice(USER_CHANNEL_PREFIX.length) : undefined;
+}
+
+/**
  * Key under which a Pusher payload that is not a JSON object is kept in a
  * room event's `data` (room events always carry an object).
  */

@@ -28,6 +28,8 @@ const vars = {
   PUSHER_APP_ID: String(100000 + (randomBytes(3).readUIntBE(0, 3) % 900000)),
   PUSHER_KEY: randomBytes(10).toString("hex"),
   PUSHER_SECRET: randomBytes(20).toString("hex"),
+  // Encrypted channels (private-encrypted-): the backend's SDK takes the same value as encryptionMasterKeyBase64.
+  PUSHER_ENCRYPTION_MASTER_KEY: randomBytes(32).toString("base64"),
   // Local development only: any origin may connect, and the demo page may mint tokens.
   CORS_ORIGINS: "*",
   DEV_TOKENS: "1",

@@ -65,7 +65,7 @@ export class MissingSecretError extends Error {
   }
 }
 
-export function requireSecret(env: Env, name: "JWT_SECRET" | "NOTIFY_SECRET" | "VAPID_PUBLIC_KEY" | "VAPID_PRIVATE_KEY" | "VAPID_SUBJECT" | "PUSHER_APP_ID" | "PUSHER_KEY" | "PUSHER_SECRET"): string {
+export function requireSecret(env: Env, name: "JWT_SECRET" | "NOTIFY_SECRET" | "VAPID_PUBLIC_KEY" | "VAPID_PRIVATE_KEY" | "VAPID_SUBJECT" | "PUSHER_APP_ID" | "PUSHER_KEY" | "PUSHER_SECRET" | "PUSHER_ENCRYPTION_MASTER_KEY"): string {
   const value = env[name];
   if (!value) throw new MissingSecretError(name);
   return value;

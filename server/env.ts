@@ -17,6 +17,8 @@ export interface Env {
   PUSHER_APP_ID?: string;
   PUSHER_KEY?: string;
   PUSHER_SECRET?: string;
+  /** Base64 of 32 random bytes: the key `shared_secret`s of private-encrypted- channels are derived from (docs/pusher.md). */
+  PUSHER_ENCRYPTION_MASTER_KEY?: string;
 
   // Vars (all strings, all optional; see server/config.ts for defaults).
   CORS_ORIGINS?: string;
@@ -47,4 +49,9 @@ export interface Env {
   PUSHER_HUB_MAX_SOCKETS?: string;
   /** Rooms open to Pusher clients as public channels, without a signature (comma-separated ids and `prefix*`; empty: none). */
   PUSHER_PUBLIC_CHANNELS?: string;
+  /**
+   * Channels whose subscribers get `pusher_internal:subscription_count`: "1", "true" or "*" for every
+   * (non-presence) channel, or comma-separated ids and `prefix*`; empty: none (Pusher's default).
+   */
+  PUSHER_SUBSCRIPTION_COUNT?: string;
 }

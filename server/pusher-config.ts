@@ -19,6 +19,13 @@ export interface PusherConfig {
    * every browser) and the same room's native routes ask for a token.
    */
   publicChannels: string[];
+  /**
+   * Channels whose subscribers are sent `pusher_internal:subscription_count`
+   * as their count changes (PUSHER_SUBSCRIPTION_COUNT): grants like
+   * publicChannels, `*` for all. Empty by default, as on Pusher, where an
+   * app turns the feature on.
+   */
+  subscriptionCountChannels: string[];
 }
 
 /** Hub objects are addressed by these names; the HTTP API asks every one for channel state. */
@@ -32,10 +39,16 @@ export function pusherConfigFrom(env: Env): PusherConfig {
   const config: PusherConfig = {
     hubShards: Math.min(256, Math.max(1, Math.floor(intVar(env.PUSHER_HUB_SHARDS, 8, "PUSHER_HUB_SHARDS")))),
     hubMaxSockets: Math.floor(intVar(env.PUSHER_HUB_MAX_SOCKETS, 10_000, "PUSHER_HUB_MAX_SOCKETS")),
-    publicChannels: (env.PUSHER_PUBLIC_CHANNELS ?? "").split(",").map((grant) => grant.trim()).filter((grant) => grant !== ""),
+    publicChannels: grantList(env.PUSHER_PUBLIC_CHANNELS),
+    subscriptionCountChannels: /^(1|true|yes|on)$/i.test(env.PUSHER_SUBSCRIPTION_COUNT?.trim() ?? "") ? ["*"] : grantList(env.PUSHER_SUBSCRIPTION_COUNT),
   };
   cache.set(env, config);
   return config;
+}
+
+/** A comma-separated list of room ids and `prefix*` grants. */
+function grantList(value: string | undefined): string[] {
+  return (value ?? "").split(",").map((grant) => grant.trim()).filter((grant) => grant !== "");
 }
 
 export function hubName(shard: number): string {

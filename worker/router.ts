@@ -12,9 +12,9 @@ import { mintDevToken } from "./routes/dev-token";
 import { legacyPoll, legacyPost } from "./routes/legacy";
 import { listUnread } from "./routes/unread";
 import { notifyRoom, notifyRooms, roomStatus } from "./routes/notify";
-import { getPusherChannelRoute, listPusherChannelsRoute, listPusherUsers, triggerPusherBatch, triggerPusherEvent } from "./routes/pusher-api";
+import { getPusherChannelRoute, listPusherChannelsRoute, listPusherUsers, terminatePusherUser, triggerPusherBatch, triggerPusherEvent } from "./routes/pusher-api";
 import { listSubscriptions, sendTestPush, subscribe, unsubscribe, vapidPublicKey } from "./routes/push";
-import { authorizePusherChannel } from "./routes/pusher-auth";
+import { authenticatePusherUser, authorizePusherChannel } from "./routes/pusher-auth";
 import { openPusherSocket } from "./routes/pusher-socket";
 import { listPresence, openEventStream, openWebSocket, readMessages, sendMessage, sendRead, sendTyping } from "./routes/rooms";
 
@@ -43,12 +43,14 @@ const ROUTES: [Method, string, RouteHandler][] = [
   ["POST", "/dev/token", mintDevToken],
   ["GET", "/app/:key", openPusherSocket],
   ["POST", "/pusher/auth", authorizePusherChannel],
+  ["POST", "/pusher/user-auth", authenticatePusherUser],
   // The Pusher HTTP API (SPEC §8), signed with PUSHER_KEY / PUSHER_SECRET.
   ["POST", "/apps/:id/events", triggerPusherEvent],
   ["POST", "/apps/:id/batch_events", triggerPusherBatch],
   ["GET", "/apps/:id/channels", listPusherChannelsRoute],
   ["GET", "/apps/:id/channels/:name", getPusherChannelRoute],
   ["GET", "/apps/:id/channels/:name/users", listPusherUsers],
+  ["POST", "/apps/:id/users/:user_id/terminate_connections", terminatePusherUser],
 ];
 
 function buildRouter() {

@@ -5,6 +5,7 @@
  *
  *   hub → room   pusherSubscribe / pusherUnsubscribe / pusherClientEvent
  *   room → hub   deliver(channel, deliveries): frames in the room's order
+ *                terminate(socketIds): a user's connections, closed (terminate_connections)
  */
 
 /** A presence member as the signed `channel_data` names it. */
@@ -28,6 +29,8 @@ export interface PusherDelivery {
   exceptUserId?: string;
   /** The socket whose subscription this frame completes. */
   to?: string;
+  /** The one socket (already live on the channel) that gets it: a cache channel's last event for a new subscriber. */
+  only?: string;
 }
 
 export interface HubDeliverOptions {

@@ -13,6 +13,8 @@ import type { PusherMember } from "./hub-api";
 /** What a socket carries through hibernation. */
 export interface HubSocketAttachment {
   socketId: string;
+  /** The user this connection signed in as (`pusher:signin`), at most 128 characters. */
+  userId?: string;
   /** When the client was last heard from (coarse: refreshed at most every SEEN_PRECISION_MS). */
   seenAt: number;
   /** When the server pinged it and is waiting for an answer. */
@@ -55,6 +57,15 @@ export class HubSocket {
     return this.#attachment.pingedAt;
   }
 
+  get userId(): string | undefined {
+    return this.#attachment.userId;
+  }
+
+  /** Remembers the signed-in user through hibernation. */
+  signIn(userId: string): void {
+    this.#save({ ...this.#attachment, userId });
+  }
+
   /** Sends a frame; false if the socket is gone (its close handler cleans up). */
   send(frame: string): boolean {
     try {
@@ -77,7 +88,8 @@ export class HubSocket {
   heard(now: number): void {
     this.lastSeen = now;
     if (this.#attachment.pingedAt !== undefined) {
-      this.#save({ socketId: this.socketId, seenAt: now });
+      const { pingedAt: _answered, ...rest } = this.#attachment;
+      this.#save({ ...rest, seenAt: now });
     } else if (now - this.#attachment.seenAt >= SEEN_PRECISION_MS) {
       this.#save({ ...this.#attachment, seenAt: now });
     }

@@ -12,6 +12,7 @@
  * hibernation): they are deleted and handed back so the rooms can forget
  * them too.
  */
+import { userIdOfChannel } from "../../protocol/pusher";
 import type { HubChannelState, PusherMember } from "./hub-api";
 import { HubSocket, type ChannelSubscription, type HubSocketAttachment } from "./hub-socket";
 
@@ -140,7 +141,8 @@ export class HubSockets {
 
   channelStates(prefix = ""): HubChannelState[] {
     const states: HubChannelState[] = [];
-    for (const name of this.#channels.keys()) if (name.startsWith(prefix)) states.push(this.channelState(name));
+    // Server-to-user channels are connections' own, not channels of the app: the HTTP API never lists them.
+    for (const name of this.#channels.keys()) if (name.startsWith(prefix) && userIdOfChannel(name) === undefined) states.push(this.channelState(name));
     return states;
   }
 

@@ -7,9 +7,8 @@
  * `subscription_error` handler sees it.
  */
 import * as v from "valibot";
-import { pusherChannelKind } from "../../protocol/pusher";
+import { pusherChannelKind, userIdOfChannel } from "../../protocol/pusher";
 import {
-  isEncryptedChannel,
   PUSHER_MAX_USER_INFO_BYTES,
   pusherChannelDataSchema,
   subscriptionErrorFrame,
@@ -29,10 +28,20 @@ export interface AppCredentials {
   publicChannels: readonly string[];
 }
 
-export async function checkSubscription(data: PusherSubscribeData, socketId: string, app: AppCredentials): Promise<SubscriptionCheck> {
+/**
+ * `signedInAs`: the user the connection signed in as, if it did; it may
+ * subscribe to its own `#server-to-user-<id>` channel and no other.
+ * Encrypted channels (`private-encrypted-`) are private channels here: the
+ * signature is the same, the shared secret only matters to the clients.
+ */
+export async function checkSubscription(data: PusherSubscribeData, socketId: string, app: AppCredentials, signedInAs?: string): Promise<SubscriptionCheck> {
   const { channel } = data;
   const kind = pusherChannelKind(channel);
-  if (isEncryptedChannel(channel)) return refuse(channel, "InvalidChannel", "encrypted channels (private-encrypted-) are not supported", 400);
+  const channelUser = userIdOfChannel(channel);
+  if (channelUser !== undefined) {
+    if (signedInAs === channelUser) return { ok: true };
+    return refuse(channel, "AuthError", `${channel} is the server-to-user channel of a user this connection has not signed in as (pusher:signin)`, 403);
+  }
   if (kind === "public") {
     if (matchesGrants(app.publicChannels, channel)) return { ok: true };
     return refuse(channel, "AuthError", `${channel} is not open as a public channel: the service's PUSHER_PUBLIC_CHANNELS does not list it (use a private- or presence- channel, or list it)`, 403);

@@ -15,13 +15,22 @@
  * the member's signed channel_data gave, or `{"name": …}` for native users.
  */
 import type { UserRef } from "../../protocol/envelope";
-import { pusherChannelKind, type PusherChannelKind } from "../../protocol/pusher";
-import { memberAddedFrame, memberRemovedFrame, presenceSucceededFrame, subscriptionSucceededFrame } from "../../protocol/pusher-socket";
+import { isCacheChannel, pusherChannelKind, userIdOfChannel, type PusherChannelKind } from "../../protocol/pusher";
+import {
+  cacheMissFrame,
+  memberAddedFrame,
+  memberRemovedFrame,
+  presenceSucceededFrame,
+  subscriptionCountFrame,
+  subscriptionSucceededFrame,
+} from "../../protocol/pusher-socket";
 import type { HubDeliverOptions, PusherDelivery, PusherMember } from "../pusher/hub-api";
+import type { EncodedEvent } from "./encoded-event";
 import type { EncodedSignal } from "./encoded-signal";
 import type { Hub } from "./hub";
 import type { Presence } from "./presence";
 import { PusherHubSubscriber } from "./pusher-subscriber";
+import { SubscriptionCountNotifier } from "./subscription-count";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS pusher_subscriptions (
@@ -38,6 +47,22 @@ export interface HubLink {
   deliver(hubName: string, channel: string, deliveries: PusherDelivery[], options: HubDeliverOptions): Promise<number>;
   /** The socket_ids the shard has on the channel (to forget connections it no longer holds). */
   socketsOn(hubName: string, channel: string): Promise<string[]>;
+  /** Closes these sockets of the shard (terminate_connections); resolves with how many it held. */
+  terminate(hubName: string, socketIds: string[]): Promise<number>;
+}
+
+/** What the room adds to the bridge: its log for cache channels, and its settings. */
+export interface BridgeHooks {
+  /** A cache channel's cached event: the room's newest one, while recent enough. */
+  cachedEvent(): EncodedEvent | undefined;
+  /**
+   * A new subscriber of a cache channel found nothing cached (it has been
+   * sent `pusher:cache_miss`). Pusher also tells the app's backend (the
+   * `cache_miss` webhook).
+   */
+  cacheMiss(channel: string): void;
+  /** Whether the channel's subscribers get `pusher_internal:subscription_count` (PUSHER_SUBSCRIPTION_COUNT). */
+  countsSubscriptions(channel: string): boolean;
 }
 
 interface Shard {
@@ -54,6 +79,10 @@ export class PusherBridge {
   /** `user_info` of presence members who subscribed over Pusher, with how many subscriptions hold it. */
   readonly #infos = new Map<string, { json: string; refs: number }>();
   readonly #memberDeliveries = new WeakMap<EncodedSignal, PusherDelivery | null>();
+  readonly #counts = new SubscriptionCountNotifier(
+    () => this.subscriptionCount,
+    (count) => this.#toEveryShard(subscriptionCountFrame(this.#channel(), count)),
+  );
 
   constructor(
     private readonly sql: SqlStorage,
@@ -62,6 +91,7 @@ export class PusherBridge {
     private readonly link: HubLink,
     /** The room's name, which is the channel's (known once any call has named the room). */
     private readonly roomName: () => string | undefined,
+    private readonly hooks: BridgeHooks,
   ) {
     sql.exec(SCHEMA);
   }
@@ -93,7 +123,8 @@ export class PusherBridge {
   subscribe(hubName: string, socketId: string, member: PusherMember | undefined): void {
     const channel = this.#channel();
     const shard = this.#shard(hubName);
-    if (!shard.sockets.has(socketId)) {
+    const added = !shard.sockets.has(socketId);
+    if (added) {
       this.sql.exec(
         "INSERT OR REPLACE INTO pusher_subscriptions (hub, socket_id, user_id, user_info) VALUES (?, ?, ?, ?)",
         hubName, socketId, member?.id ?? null, member?.infoJson ?? null,
@@ -106,12 +137,15 @@ export class PusherBridge {
     }
     const frame = this.#kind() === "presence" ? presenceSucceededFrame(channel, this.#presenceMembers()) : subscriptionSucceededFrame(channel);
     shard.subscriber.push({ frame, to: socketId });
+    if (isCacheChannel(channel)) this.#replayCache(shard, socketId, channel);
+    if (added) this.#countChanged();
   }
 
   /** Sockets of a hub that unsubscribed or closed. */
   unsubscribe(hubName: string, socketIds: string[]): void {
     const shard = this.#shards.get(hubName);
     if (!shard) return;
+    const before = shard.sockets.size;
     for (const socketId of socketIds) {
       if (!shard.sockets.has(socketId)) continue;
       const member = shard.sockets.get(socketId);
@@ -122,21 +156,55 @@ export class PusherBridge {
         this.#releaseInfo(member);
       }
     }
+    const changed = shard.sockets.size !== before;
     if (shard.sockets.size === 0) {
       shard.subscriber.close();
       this.hub.detach(shard.subscriber);
       this.#shards.delete(hubName);
     }
+    if (changed) this.#countChanged();
   }
 
-  /** A client event: to every Pusher subscriber of the channel but its sender. Never stored, never native. */
-  relay(frame: string, senderSocketId: string): void {
-    for (const shard of this.#shards.values()) shard.subscriber.push({ frame, exceptSocketId: senderSocketId });
+  /**
+   * A frame for every Pusher subscriber of the channel but one connection
+   * (a client event's sender, a trigger's `socket_id`). Never stored, never
+   * native: client events, and events sent to a user.
+   */
+  relay(frame: string, exceptSocketId?: string): void {
+    for (const shard of this.#shards.values()) shard.subscriber.push(exceptSocketId === undefined ? { frame } : { frame, exceptSocketId });
+  }
+
+  /**
+   * Closes every connection subscribed here, on whichever shard
+   * (`terminate_connections` on a user's channel). The shards' unsubscribes
+   * come back as the sockets close. Resolves with how many were closed.
+   */
+  async terminate(): Promise<number> {
+    const closed = await Promise.all([...this.#shards].map(([hubName, shard]) => this.link.terminate(hubName, [...shard.sockets.keys()])));
+    return closed.reduce((sum, count) => sum + count, 0);
   }
 
   /** Presence members as pusher-js sees them (Pusher and native), for the channel routes of the HTTP API. */
   memberIds(): string[] {
     return this.presence.members(Date.now()).map((member) => member.id);
+  }
+
+  /** The cached event for a new subscriber of a cache channel, or `pusher:cache_miss`: to that socket only, right after its confirmation. */
+  #replayCache(shard: Shard, socketId: string, channel: string): void {
+    const cached = this.hooks.cachedEvent();
+    if (cached) return shard.subscriber.push({ frame: cached.pusherFrame, only: socketId });
+    shard.subscriber.push({ frame: cacheMissFrame(channel), only: socketId });
+    this.hooks.cacheMiss(channel);
+  }
+
+  #countChanged(): void {
+    const channel = this.#channel();
+    if (this.#kind() === "presence" || userIdOfChannel(channel) !== undefined || !this.hooks.countsSubscriptions(channel)) return;
+    this.#counts.changed();
+  }
+
+  #toEveryShard(frame: string): void {
+    for (const shard of this.#shards.values()) shard.subscriber.push({ frame });
   }
 
   #channel(): string {

@@ -123,6 +123,18 @@ export class RoomLog {
     return new EncodedEvent(seq, json, envelope, input.senderRole ?? null, input.exceptSocketId);
   }
 
+  /**
+   * The room's newest event if it was accepted at or after `notBefore` and
+   * is still in the tail (which keeps it ROOM_TAIL_SECONDS, 24 h by
+   * default): a cache channel's cached event.
+   */
+  lastSince(notBefore: number): EncodedEvent | undefined {
+    const row = this.storage.sql
+      .exec<EventRow>("SELECT seq, json, sender_role FROM events WHERE seq = ? AND accepted_at >= ?", this.#lastSeq, notBefore)
+      .toArray()[0];
+    return row ? toEvent(row) : undefined;
+  }
+
   /** Events with seq > after, oldest first, from local storage only. */
   readAfter(after: number, limit: number): EncodedEvent[] {
     return this.storage.sql

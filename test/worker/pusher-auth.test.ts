@@ -84,7 +84,7 @@ describe("refusals", () => {
     expect((await postAuth(fields, await tokenFor("alice", { rooms: ["private-orders-*"] }))).status).toBe(200);
   });
 
-  it("400 for a bad socket_id, a bad channel name, missing fields, public and encrypted channels", async () => {
+  it("400 for a bad socket_id, a bad channel name, missing fields, public channels", async () => {
     const token = await tokenFor("alice", { rooms: ["*"] });
     expect(await expectError(await postAuth({ socket_id: "abc", channel_name: "private-x" }, token), 400, "invalid_body")).toMatch(/socket_id/);
     expect(await expectError(await postAuth({ socket_id: "1.2; drop", channel_name: "private-x" }, token), 400, "invalid_body")).toMatch(/socket_id/);
@@ -92,7 +92,6 @@ describe("refusals", () => {
     await expectError(await postAuth({ socket_id: SOCKET_ID, channel_name: "private-a:b" }, token), 400, "invalid_room"); // a room id, not a Pusher channel
     expect(await expectError(await postAuth({ socket_id: SOCKET_ID }, token), 400, "invalid_body")).toMatch(/channel_name/);
     expect(await expectError(await postAuth({ socket_id: SOCKET_ID, channel_name: "lobby" }, token), 400, "invalid_body")).toMatch(/public/);
-    expect(await expectError(await postAuth({ socket_id: SOCKET_ID, channel_name: "private-encrypted-x" }, token), 400, "invalid_body")).toMatch(/encrypted/);
   });
 
   it("415 for other content types, 413 for large bodies", async () => {

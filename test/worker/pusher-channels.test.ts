@@ -92,13 +92,6 @@ describe("private channels", () => {
     socket.close();
     other.close();
   });
-
-  it("does not serve encrypted channels", async () => {
-    const channel = uniqueRoom("private-encrypted-x");
-    const socket = await PusherTestSocket.open();
-    expect(await socket.subscribe(channel)).toMatchObject({ event: "pusher:subscription_error", data: { type: "InvalidChannel", status: 400 } });
-    socket.close();
-  });
 });
 
 describe("presence channels", () => {

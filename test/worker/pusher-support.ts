@@ -90,6 +90,18 @@ export class PusherTestSocket {
     return this.next((f) => f.channel === channel && (f.event === "pusher_internal:subscription_succeeded" || f.event === "pusher:subscription_error"));
   }
 
+  /**
+   * Signs in as pusher-js does after its user-auth endpoint answered
+   * (`pusher:signin` with `auth` and `user_data`), and waits for
+   * `pusher:signin_success` or `pusher:error`.
+   */
+  async signIn(userId: string, options: { userData?: string; auth?: string } = {}): Promise<PusherFrame> {
+    const userData = options.userData ?? JSON.stringify({ id: userId, user_info: { name: userId } });
+    const auth = options.auth ?? (await pusherSignUser(this.socketId, userData));
+    this.send({ event: "pusher:signin", data: { auth, user_data: userData } });
+    return this.next((f) => f.event === "pusher:signin_success" || f.event === "pusher:error");
+  }
+
   /** Sends a client event as pusher-js does (`channel.trigger`). */
   trigger(channel: string, event: string, data: unknown): void {
     this.send({ event, data, channel });
@@ -121,6 +133,13 @@ export async function pusherSign(socketId: string, channel: string, channelData?
   const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const text = channelData === undefined ? `${socketId}:${channel}` : `${socketId}:${channel}:${channelData}`;
   const signature = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(text)));
+  return `${env.PUSHER_KEY}:${Array.from(signature, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** Pusher's user authentication signature, from its docs: `<key>:` + hex HMAC-SHA256 of `socket_id::user::user_data`. */
+export async function pusherSignUser(socketId: string, userData: string, secret = env.PUSHER_SECRET!): Promise<string> {
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const signature = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(`${socketId}::user::${userData}`)));
   return `${env.PUSHER_KEY}:${Array.from(signature, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 

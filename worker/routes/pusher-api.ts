@@ -3,7 +3,8 @@
  * SDK (Laravel's `pusher` broadcaster, pusher-http-node, …): trigger events,
  * batches of events, and the channel queries. Every request is signed as
  * Pusher signs it (worker/pusher/request-signature.ts) and is checked before
- * anything is parsed or delivered.
+ * anything is parsed or delivered. Also the user routes: `sendToUser`
+ * (a trigger to `#server-to-user-<id>`) and `terminate_connections`.
  *
  * A channel is the room of the same name: a triggered event enters the
  * room's log with a seq through `ChatRoom.pusherTrigger`, so native
@@ -13,7 +14,7 @@
  */
 import * as v from "valibot";
 import type { AcceptedMessage } from "../../objects/ChatRoom";
-import { PUSHER_MAX_EVENT_BYTES, pusherChannelKind, type PusherTrigger } from "../../protocol/pusher";
+import { PUSHER_MAX_EVENT_BYTES, pusherChannelKind, userChannel, userIdOfChannel, type PusherTrigger } from "../../protocol/pusher";
 import {
   pusherBatchBodySchema,
   pusherChannelQuerySchema,
@@ -23,6 +24,7 @@ import {
   type PusherEventBody,
   type PusherInfoAttribute,
 } from "../../protocol/pusher-http";
+import { pusherUserIdSchema } from "../../protocol/pusher-socket";
 import { describeIssues } from "../../protocol/schemas";
 import { requireSecret } from "../../server/config";
 import type { Env } from "../../server/env";
@@ -39,20 +41,41 @@ import type { RouteHandler } from "./context";
  */
 const EVENT_BODY_BYTES = 6 * PUSHER_MAX_EVENT_BYTES + 32 * 1024;
 const BATCH_BODY_BYTES = 10 * EVENT_BODY_BYTES;
+/** terminate_connections has an empty body (the SDKs send `{}`). */
+const TERMINATE_BODY_BYTES = 1024;
 
 type ChannelAttributes = Partial<Record<PusherInfoAttribute, number>>;
 
-/** `POST /apps/:id/events`: one event to 1–100 channels. */
+/**
+ * `POST /apps/:id/events`: one event to 1–100 channels. A server-to-user
+ * channel (`#server-to-user-<id>`, what the SDKs' `sendToUser` names) is
+ * not a room: the event goes live to that user's signed-in connections and
+ * is not stored.
+ */
 export const triggerPusherEvent: RouteHandler = async (request, env) => {
   const body = await signedBody(request, env, EVENT_BODY_BYTES);
   const event = parseJsonBytes(body, pusherEventBodySchema);
   const channels = channelsOf(event);
   requireDataSize(event.data, "data");
   const trigger = toTrigger(event);
-  await Promise.all(channels.map((channel) => trigger1(env, channel, trigger)));
+  await Promise.all(channels.map((channel) => (userIdOfChannel(channel) === undefined ? trigger1(env, channel, trigger) : sendToUser(env, channel, trigger))));
   if (!event.info) return json({});
-  const infos = await Promise.all(channels.map(async (channel) => [channel, await triggerInfo(env, channel, event.info!)] as const));
+  const infos = await Promise.all(channels.map(async (channel) => [channel, userIdOfChannel(channel) === undefined ? await triggerInfo(env, channel, event.info!) : {}] as const));
   return json({ channels: Object.fromEntries(infos) });
+};
+
+/**
+ * `POST /apps/:id/users/:user_id/terminate_connections`: closes every
+ * connection signed in as the user, on whichever hub shard (the user's
+ * channel room knows them). `{}` whether or not the user had any, as Pusher
+ * answers; the sockets are closed with 4009 before the answer.
+ */
+export const terminatePusherUser: RouteHandler = async (request, env) => {
+  await signedBody(request, env, TERMINATE_BODY_BYTES);
+  const userId = userIdFrom(request.params.user_id);
+  const channel = userChannel(userId);
+  await roomStub(env, channel).pusherTerminate(channel);
+  return json({});
 };
 
 /**
@@ -147,11 +170,30 @@ function parseSignedQuery<S extends v.GenericSchema>(query: Record<string, strin
   return result.output;
 }
 
-/** The channels of an events body, each a valid room id, duplicates dropped (one event per channel). */
+/** The channels of an events body, each a valid room id or user channel, duplicates dropped (one event per channel). */
 function channelsOf(event: PusherEventBody): string[] {
-  if (event.channels === undefined) return [requireRoomId(event.channel, "channel")];
-  event.channels.forEach((channel, i) => requireRoomId(channel, `channels.${i}`));
+  if (event.channels === undefined) return [requireChannel(event.channel!, "channel")];
+  event.channels.forEach((channel, i) => requireChannel(channel, `channels.${i}`));
   return [...new Set(event.channels)];
+}
+
+function requireChannel(channel: string, field: string): string {
+  const userId = userIdOfChannel(channel);
+  if (userId === undefined) return requireRoomId(channel, field);
+  if (!v.is(pusherUserIdSchema, userId)) throw new ApiError("invalid_room", `${field}: #server-to-user- must be followed by a user id (1–128 characters, no control characters)`);
+  return channel;
+}
+
+/** A user id from the path (percent-encoded there): what `authenticateUser` accepts, capped. */
+function userIdFrom(raw: string | undefined): string {
+  let userId = raw ?? "";
+  try {
+    userId = decodeURIComponent(userId);
+  } catch {
+    throw new ApiError("invalid_query", "user_id: not valid percent-encoding");
+  }
+  if (!v.is(pusherUserIdSchema, userId)) throw new ApiError("invalid_query", "user_id: a user id is 1–128 characters, without control characters");
+  return userId;
 }
 
 /** Pusher's 10 KB limit on `data`, in UTF-8 bytes: 413 as Pusher answers. The room checks it again. */
@@ -162,6 +204,11 @@ function requireDataSize(data: string, field: string): void {
 
 function toTrigger(event: { name: string; data: string; socket_id?: string }): PusherTrigger {
   return event.socket_id === undefined ? { event: event.name, data: event.data } : { event: event.name, data: event.data, socketId: event.socket_id };
+}
+
+/** `sendToUser`: live to the user's connections through their channel's room, not stored. */
+async function sendToUser(env: Env, channel: string, trigger: PusherTrigger): Promise<void> {
+  unwrap(await roomStub(env, channel).pusherUserEvent(channel, trigger));
 }
 
 async function trigger1(env: Env, channel: string, trigger: PusherTrigger): Promise<AcceptedMessage> {
