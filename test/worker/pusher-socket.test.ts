@@ -67,6 +67,8 @@ describe("connecting", () => {
     socket.send({ event: "pusher:subscribe", data: {} });
     expect(await socket.next()).toMatchObject({ event: "pusher:error", data: { code: null } });
     socket.send({ event: "pusher:signin", data: {} });
+    expect(await socket.next()).toMatchObject({ event: "pusher:error", data: { code: null, message: expect.stringMatching(/^pusher:signin: .*auth/) } });
+    socket.send({ event: "pusher:watchlist", data: {} });
     expect((await socket.next()).data.message).toMatch(/not supported/);
     socket.send("x".repeat(30_000));
     expect((await socket.next()).data.message).toMatch(/limited/);
