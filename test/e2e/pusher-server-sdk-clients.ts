@@ -12,7 +12,7 @@ import { within } from "./transports";
 
 const WAIT_MS = 10_000;
 
-/** The server SDK as an app configures it for this service: host, port, no TLS. */
+/** The server SDK as an app configures it for this service: host, port, no TLS, and the encrypted channels' master key. */
 export function serverSdk(base: string, secret = DEFAULT_SECRETS.PUSHER_SECRET): PusherServer {
   const url = new URL(base);
   return new PusherServer({
@@ -22,23 +22,22 @@ export function serverSdk(base: string, secret = DEFAULT_SECRETS.PUSHER_SECRET):
     host: url.hostname,
     port: url.port,
     useTLS: false,
+    encryptionMasterKeyBase64: DEFAULT_SECRETS.PUSHER_ENCRYPTION_MASTER_KEY,
   });
 }
 
-/** What pusher-js (and Echo, which passes its options through) is given. */
+/** What pusher-js (and Echo, which passes its options through) is given; `pusher.signin()` uses /pusher/user-auth. */
 export function pusherJsOptions(base: string, jwt?: string) {
   const url = new URL(base);
+  const headers = jwt ? { Authorization: `Bearer ${jwt}` } : {};
   return {
     cluster: "mt1", // required by the type; wsHost wins
     wsHost: url.hostname,
     wsPort: Number(url.port),
     forceTLS: false,
     enabledTransports: ["ws" as const],
-    channelAuthorization: {
-      endpoint: `${base}/pusher/auth`,
-      transport: "ajax" as const,
-      headers: jwt ? { Authorization: `Bearer ${jwt}` } : {},
-    },
+    channelAuthorization: { endpoint: `${base}/pusher/auth`, transport: "ajax" as const, headers },
+    userAuthentication: { endpoint: `${base}/pusher/user-auth`, transport: "ajax" as const, headers },
   };
 }
 

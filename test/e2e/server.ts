@@ -21,6 +21,7 @@ export interface TestSecrets {
   PUSHER_APP_ID: string;
   PUSHER_KEY: string;
   PUSHER_SECRET: string;
+  PUSHER_ENCRYPTION_MASTER_KEY: string;
 }
 
 export const DEFAULT_SECRETS: TestSecrets = {
@@ -29,6 +30,8 @@ export const DEFAULT_SECRETS: TestSecrets = {
   PUSHER_APP_ID: "424242",
   PUSHER_KEY: "e2e-pusher-key-0123",
   PUSHER_SECRET: "e2e-pusher-secret-0123456789abcdef",
+  // Base64 of 32 bytes: the SDK's encryptionMasterKeyBase64 in the encrypted-channel tests.
+  PUSHER_ENCRYPTION_MASTER_KEY: "ZTJlLW1hc3Rlci1rZXktMDEyMzQ1Njc4OWFiY2RlZjA=",
 };
 
 export interface ServerOptions {
@@ -68,7 +71,8 @@ export class DevServer {
     const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "rooms-e2e-"));
     const port = options.port ?? (await freePort());
     const envFile = join(persistDir, "test.vars");
-    const vars = { ...DEFAULT_SECRETS, CORS_ORIGINS: "*", PUSHER_PUBLIC_CHANNELS: "*", ...options.vars };
+    // subscription_count only on counted-* channels, so other tests see exactly the frames they expect.
+    const vars = { ...DEFAULT_SECRETS, CORS_ORIGINS: "*", PUSHER_PUBLIC_CHANNELS: "*", PUSHER_SUBSCRIPTION_COUNT: "counted-*", ...options.vars };
     writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n");
     const migrate = spawnSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], {
       cwd: ROOT,
