@@ -5,11 +5,10 @@
  * Laravel Echo's `encryptedPrivate`; native readers seeing the ciphertext.
  */
 import Echo from "laravel-echo";
-import Pusher from "pusher-js";
+import type Pusher from "pusher-js";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { tokenFor } from "./clients";
-import { connectPusherJs, Received, serverSdk, subscribed } from "./pusher-server-sdk-clients";
-import { DEFAULT_SECRETS } from "./server";
+import { connectPusherJs, echoOptions, Received, serverSdk, subscribed } from "./pusher-server-sdk-clients";
 import { Api, uniqueRoom, within } from "./transports";
 
 const base = inject("serverUrl");
@@ -57,19 +56,7 @@ describe("encrypted channels", () => {
 
   it("Laravel Echo's encryptedPrivate(...).listen receives the SDK's event decrypted", async () => {
     const suffix = uniqueRoom("payments");
-    const port = Number(new URL(base).port);
-    const echo = new Echo({
-      broadcaster: "pusher",
-      key: DEFAULT_SECRETS.PUSHER_KEY,
-      wsHost: "127.0.0.1",
-      wsPort: port,
-      forceTLS: false,
-      enabledTransports: ["ws"],
-      cluster: "local",
-      Pusher,
-      authEndpoint: `${base}/pusher/auth`,
-      auth: { headers: { Authorization: `Bearer ${await tokenFor("carol", { rooms: [`private-encrypted-${suffix}`] })}` } },
-    });
+    const echo = new Echo(echoOptions(base, await tokenFor("carol", { rooms: [`private-encrypted-${suffix}`] })));
     clients.push(echo);
     const paid = new Promise<unknown>((resolve) => echo.encryptedPrivate(suffix).listen(".paid", resolve));
     await subscribed(echo.connector.pusher, `private-encrypted-${suffix}`);

@@ -8,6 +8,7 @@ import Echo from "laravel-echo";
 import Pusher, { type Channel, type PresenceChannel } from "pusher-js";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { postJson, tokenFor, WsClient } from "./clients";
+import { echoOptions } from "./pusher-server-sdk-clients";
 import { DEFAULT_SECRETS } from "./server";
 
 const base = inject("serverUrl");
@@ -165,18 +166,7 @@ describe("pusher-js against the service", () => {
 describe("Laravel Echo on pusher-js", () => {
   it("echo.private(...).listen('.shipped') receives an event notified natively into private-orders…", async () => {
     const suffix = unique("orders");
-    const echo = new Echo({
-      broadcaster: "pusher",
-      key: DEFAULT_SECRETS.PUSHER_KEY,
-      wsHost: "127.0.0.1",
-      wsPort: port,
-      forceTLS: false,
-      enabledTransports: ["ws"],
-      cluster: "local",
-      Pusher,
-      authEndpoint: `${base}/pusher/auth`,
-      auth: { headers: { Authorization: `Bearer ${await tokenFor("alice", { rooms: [`private-${suffix}`] })}` } },
-    });
+    const echo = new Echo(echoOptions(base, await tokenFor("alice", { rooms: [`private-${suffix}`] })));
     clients.push(echo);
     const shipped = new Promise<unknown>((resolve) => echo.private(suffix).listen(".shipped", resolve));
     const channel = echo.connector.pusher.channel(`private-${suffix}`);

@@ -41,6 +41,23 @@ export function pusherJsOptions(base: string, jwt?: string) {
   };
 }
 
+/** What Laravel Echo is given for this service (its `authEndpoint` is /pusher/auth, with the JWT as bearer). */
+export function echoOptions(base: string, jwt: string) {
+  const url = new URL(base);
+  return {
+    broadcaster: "pusher" as const,
+    key: DEFAULT_SECRETS.PUSHER_KEY,
+    wsHost: url.hostname,
+    wsPort: Number(url.port),
+    forceTLS: false,
+    enabledTransports: ["ws" as const],
+    cluster: "local",
+    Pusher,
+    authEndpoint: `${base}/pusher/auth`,
+    auth: { headers: { Authorization: `Bearer ${jwt}` } },
+  };
+}
+
 /** A connected pusher-js client and its socket_id. */
 export async function connectPusherJs(base: string, jwt?: string): Promise<{ pusher: Pusher; socketId: string }> {
   const pusher = new Pusher(DEFAULT_SECRETS.PUSHER_KEY, pusherJsOptions(base, jwt));
