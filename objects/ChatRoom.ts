@@ -131,11 +131,11 @@ export class ChatRoom extends DurableObject<Env> {
     // The text ping is answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
     for (const socket of ctx.getWebSockets()) this.restoreSocket(socket);
-    const pusherConfig = pusherConfigFrom(env);
     this.pusher = new PusherBridge(ctx.storage.sql, this.hub, this.presence, hubLink(env), () => this.log.room, {
       cachedEvent: () => this.log.lastSince(Date.now() - PUSHER_CACHE_TTL_MS),
       cacheMiss: (channel) => this.onCacheMiss(channel),
-      countsSubscriptions: (channel) => matchesGrants(pusherConfig.subscriptionCountChannels, channel),
+      // Read when a Pusher subscription changes, never in the constructor: a malformed Pusher var must not break native rooms.
+      countsSubscriptions: (channel) => matchesGrants(pusherConfigFrom(env).subscriptionCountChannels, channel),
     });
     this.pusher.restore();
     void ctx.blockConcurrencyWhile(async () => {
