@@ -139,6 +139,16 @@ describe("sendToUser", () => {
     expect((await sendToUser(uniqueUser("nobody"), "hello", {})).status).toBe(200);
   });
 
+  it("takes user channels in batch_events too, in order", async () => {
+    const user = uniqueUser("frank");
+    const socket = await signedIn(user);
+    const batch = [1, 2, 3].map((n) => ({ name: "step", channel: userChannel(user), data: JSON.stringify({ n }) }));
+    expect((await pusherApi("POST", "/batch_events", { body: { batch } })).status).toBe(200);
+    const steps = [await socket.nextOn(userChannel(user), "step"), await socket.nextOn(userChannel(user), "step"), await socket.nextOn(userChannel(user), "step")];
+    expect(steps.map((f) => f.data)).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    socket.close();
+  });
+
   it("survives the hubs and the user's room being evicted", async () => {
     const user = uniqueUser("dora");
     const sockets = await Promise.all([signedIn(user), signedIn(user), signedIn(user)]);

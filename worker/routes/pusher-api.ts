@@ -58,9 +58,9 @@ export const triggerPusherEvent: RouteHandler = async (request, env) => {
   const channels = channelsOf(event);
   requireDataSize(event.data, "data");
   const trigger = toTrigger(event);
-  await Promise.all(channels.map((channel) => (userIdOfChannel(channel) === undefined ? trigger1(env, channel, trigger) : sendToUser(env, channel, trigger))));
+  await Promise.all(channels.map((channel) => deliver(env, channel, trigger)));
   if (!event.info) return json({});
-  const infos = await Promise.all(channels.map(async (channel) => [channel, userIdOfChannel(channel) === undefined ? await triggerInfo(env, channel, event.info!) : {}] as const));
+  const infos = await Promise.all(channels.map(async (channel) => [channel, await triggerInfo(env, channel, event.info!)] as const));
   return json({ channels: Object.fromEntries(infos) });
 };
 
@@ -87,7 +87,7 @@ export const triggerPusherBatch: RouteHandler = async (request, env) => {
   const body = await signedBody(request, env, BATCH_BODY_BYTES);
   const { batch } = parseJsonBytes(body, pusherBatchBodySchema);
   batch.forEach((event, i) => {
-    requireRoomId(event.channel, `batch.${i}.channel`);
+    requireChannel(event.channel, `batch.${i}.channel`);
     requireDataSize(event.data, `batch.${i}.data`);
   });
   const byChannel = new Map<string, PusherBatchEvent[]>();
@@ -98,7 +98,7 @@ export const triggerPusherBatch: RouteHandler = async (request, env) => {
   }
   await Promise.all(
     [...byChannel].map(async ([channel, events]) => {
-      for (const event of events) await trigger1(env, channel, toTrigger(event));
+      for (const event of events) await deliver(env, channel, toTrigger(event));
     }),
   );
   if (!batch.some((event) => event.info)) return json({});
@@ -206,17 +206,20 @@ function toTrigger(event: { name: string; data: string; socket_id?: string }): P
   return event.socket_id === undefined ? { event: event.name, data: event.data } : { event: event.name, data: event.data, socketId: event.socket_id };
 }
 
-/** `sendToUser`: live to the user's connections through their channel's room, not stored. */
-async function sendToUser(env: Env, channel: string, trigger: PusherTrigger): Promise<void> {
-  unwrap(await roomStub(env, channel).pusherUserEvent(channel, trigger));
+/**
+ * One event into one channel: a room's log (stored, every transport), or
+ * for `#server-to-user-<id>` (`sendToUser`) live to the user's connections
+ * through their channel's room, not stored.
+ */
+async function deliver(env: Env, channel: string, trigger: PusherTrigger): Promise<void> {
+  const room = roomStub(env, channel);
+  if (userIdOfChannel(channel) === undefined) unwrap<AcceptedMessage>(await room.pusherTrigger(channel, trigger));
+  else unwrap(await room.pusherUserEvent(channel, trigger));
 }
 
-async function trigger1(env: Env, channel: string, trigger: PusherTrigger): Promise<AcceptedMessage> {
-  return unwrap<AcceptedMessage>(await roomStub(env, channel).pusherTrigger(channel, trigger));
-}
-
-/** Attributes a trigger's `info` asks for: user_count only exists on presence channels, so it is left out elsewhere. */
+/** Attributes a trigger's `info` asks for: user_count only exists on presence channels, so it is left out elsewhere; a user channel has none. */
 async function triggerInfo(env: Env, channel: string, info: PusherInfoAttribute[]): Promise<ChannelAttributes> {
+  if (userIdOfChannel(channel) !== undefined) return {};
   const applicable = pusherChannelKind(channel) === "presence" ? info : info.filter((attribute) => attribute !== "user_count");
   if (applicable.length === 0) return {};
   return attributesOf(await getPusherChannel(env, channel), applicable);
