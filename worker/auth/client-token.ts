@@ -16,7 +16,7 @@ import type { Env } from "../../server/env";
 import { matchesGrants } from "../../server/auth/grants";
 import { ApiError } from "../http/errors";
 import { remoteKeySet } from "./jwks";
-import { describeKeys, PUBLIC_KEY_ALGORITHMS, verificationKey, type PublicKey } from "./public-keys";
+import { describeKeys, PUBLIC_KEY_ALGORITHMS, selectKeys, verificationKey, type PublicKey } from "./public-keys";
 import { bearerToken } from "./secrets";
 import { identityFrom, type ClientIdentity } from "./token-claims";
 import { CLOCK_TOLERANCE_SECONDS, tokenSettings, type TokenSettings } from "./token-settings";
@@ -80,24 +80,13 @@ async function allPublicKeys(settings: TokenSettings): Promise<PublicKey[]> {
 
 async function publicCandidates(alg: string, kid: string | undefined, settings: TokenSettings): Promise<PublicKey[]> {
   let keys = await allPublicKeys(settings);
-  if (kid !== undefined && !keys.some((key) => key.kid === kid) && settings.jwks) {
+  if (kid !== undefined && settings.jwks && !keys.some((key) => key.kid === kid)) {
     // A kid we have not seen: the provider may have published a new key since the set was fetched.
     if (await remoteKeySet(settings.jwks.url).refetchForUnknownKid(settings.jwks.refetchSeconds)) keys = await allPublicKeys(settings);
   }
-  if (kid !== undefined) {
-    const named = keys.filter((key) => key.kid === kid);
-    if (named.length) {
-      const fitting = named.filter((key) => key.algorithms.includes(alg));
-      if (!fitting.length) throw invalid(`token alg ${alg} is not allowed for key "${kid}": ${describeKeys(named)}`);
-      return fitting;
-    }
-  }
-  // No kid, or one no key carries: the keys without a kid that verify this algorithm (PEM keys have none).
-  const unnamed = keys.filter((key) => key.algorithms.includes(alg) && (kid === undefined || key.kid === undefined));
-  if (unnamed.length) return unnamed;
-  if (kid !== undefined && keys.some((key) => key.algorithms.includes(alg))) throw invalid(`token kid "${kid}" is unknown: no configured key has it`);
-  if (!keys.length) throw invalid(`token alg ${alg} is not allowed: no JWT_PUBLIC_KEYS or JWT_JWKS_URL is set, only JWT_SECRET (HS256)`);
-  throw invalid(`token alg ${alg} is not allowed: no configured key verifies it (the keys verify ${describeKeys(keys)})`);
+  const selected = selectKeys(keys, alg, kid);
+  if ("refusal" in selected) throw invalid(selected.refusal);
+  return selected.keys;
 }
 
 async function verifyWith(token: string, alg: string, candidates: (PublicKey | Uint8Array)[], settings: TokenSettings, kid: string | undefined): Promise<unknown> {

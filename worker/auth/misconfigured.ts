@@ -11,7 +11,7 @@ const logged = new Set<string>();
 /** Distinct messages remembered; past this a message is logged again (bounded memory). */
 const MAX_REMEMBERED = 256;
 
-export type TokenVariable = "JWT_SECRET" | "JWT_PUBLIC_KEYS" | "JWT_JWKS_URL" | "JWT_JWKS_REFETCH_SECONDS" | "JWT_SECRET, JWT_PUBLIC_KEYS or JWT_JWKS_URL";
+export type TokenVariable = "JWT_PUBLIC_KEYS" | "JWT_JWKS_URL" | "JWT_JWKS_REFETCH_SECONDS" | "JWT_SECRET, JWT_PUBLIC_KEYS or JWT_JWKS_URL";
 
 export function misconfigured(variable: TokenVariable, detail: string): ApiError {
   const message = `${variable}: ${detail}`;

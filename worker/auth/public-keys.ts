@@ -118,6 +118,25 @@ export function verificationKey(key: PublicKey, alg: string): Promise<CryptoKey 
   return pending;
 }
 
+/**
+ * The keys that may verify a token with this alg and kid, in order, or why
+ * there are none. A kid picks the keys that carry it, which must verify the
+ * alg; keys without a kid (PEM keys have none) serve tokens without a kid
+ * and tokens whose kid no key carries.
+ */
+export function selectKeys(keys: readonly PublicKey[], alg: string, kid: string | undefined): { keys: PublicKey[] } | { refusal: string } {
+  const named = kid === undefined ? [] : keys.filter((key) => key.kid === kid);
+  if (named.length) {
+    const fitting = named.filter((key) => key.algorithms.includes(alg));
+    return fitting.length ? { keys: fitting } : { refusal: `token alg ${alg} is not allowed for key "${kid}": ${describeKeys(named)}` };
+  }
+  const unnamed = keys.filter((key) => key.algorithms.includes(alg) && (kid === undefined || key.kid === undefined));
+  if (unnamed.length) return { keys: unnamed };
+  if (kid !== undefined && keys.some((key) => key.algorithms.includes(alg))) return { refusal: `token kid "${kid}" is unknown: no configured key has it` };
+  if (!keys.length) return { refusal: `token alg ${alg} is not allowed: no JWT_PUBLIC_KEYS or JWT_JWKS_URL is set, only JWT_SECRET (HS256)` };
+  return { refusal: `token alg ${alg} is not allowed: no configured key verifies it (the keys verify ${describeKeys(keys)})` };
+}
+
 /** A short summary for messages: `RSA (RS256, RS384, …)`. */
 export function describeKeys(keys: readonly PublicKey[]): string {
   const families = [...new Set(keys.map((k) => `${k.family} (${k.algorithms.join(", ")})`))];
