@@ -122,12 +122,22 @@ describe("JWKS cache", () => {
   });
 
   it("skips keys a set publishes for other uses and keeps the signing keys", async () => {
-    vi.spyOn(console, "error").mockImplementation(() => {});
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     const key = await signingKey("RS256", "sig-1");
     const idp = tenant("mixed");
     const encryption = { ...key.jwk, kid: "enc-1", use: "enc" };
-    await publishJwks(idp.name, { keys: [encryption, { kty: "EC", crv: "P-521", x: "AA", y: "AA", kid: "p521" }, key.jwk] });
-    expect(await status(withEnv({ JWT_JWKS_URL: idp.url }), await signToken(key, claims))).toBe(200);
+    const verifyless = { ...key.jwk, kid: "wrap-1", use: undefined, key_ops: ["wrapKey"] };
+    await publishJwks(idp.name, { keys: [encryption, { kty: "EC", crv: "P-521", x: "AA", y: "AA", kid: "p521" }, verifyless, key.jwk] });
+    const appEnv = withEnv({ JWT_JWKS_URL: idp.url });
+    expect(await status(appEnv, await signToken(key, claims))).toBe(200);
+    // The same key material under the skipped entry's kid is not accepted through it.
+    expect(await expectError(await fetchWith(appEnv, "/rooms/lobby/messages", bearer(await signToken(key, claims, { kid: "wrap-1" }))), 401, "invalid_token")).toBe('token kid "wrap-1" is unknown: no configured key has it');
+    const skipped = errors.mock.calls.map((call) => String(call[0])).filter((line) => line.includes("skipping key"));
+    expect(skipped).toEqual([
+      'server misconfigured: JWT_JWKS_URL: skipping key 1 of the set (kid "enc-1") is for use "enc", not "sig"',
+      'server misconfigured: JWT_JWKS_URL: skipping key 2 of the set (kid "p521") is an EC key on curve P-521; supported are RSA, EC P-256, EC P-384 and OKP Ed25519',
+      'server misconfigured: JWT_JWKS_URL: skipping key 3 of the set (kid "wrap-1") is not a valid RSA public key',
+    ]);
   });
 });
 

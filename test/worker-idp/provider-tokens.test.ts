@@ -286,6 +286,7 @@ describe("misconfiguration is a 500 naming the variable, logged once, never an o
       [JSON.stringify({ keys: [{ ...key.jwk, d: "private-part" }] }), "JWT_PUBLIC_KEYS: key 1 is a private key: configure only its public part"],
       [JSON.stringify({ keys: [{ kty: "oct", k: "c2VjcmV0" }] }), /kty must be RSA, EC or OKP/],
       ['{"keys": [', "JWT_PUBLIC_KEYS: looks like JSON but does not parse"],
+      [JSON.stringify({ keys: [{ kty: "EC", crv: "P-256", x: "AAAA", y: "AAAA", kid: "off-curve" }] }), 'JWT_PUBLIC_KEYS: key 1 (kid "off-curve") is not a valid P-256 public key'],
     ];
     for (const [value, expected] of cases) {
       const appEnv = withEnv({ JWT_PUBLIC_KEYS: value });

@@ -24,7 +24,7 @@ import * as v from "valibot";
 import { readCappedBytes } from "../http/body";
 import { ApiError } from "../http/errors";
 import { misconfigured } from "./misconfigured";
-import { publicKeyFromJwk, type PublicKey } from "./public-keys";
+import { importedPublicKey, type PublicKey } from "./public-keys";
 
 const FETCH_TIMEOUT_MS = 5_000;
 const MAX_JWKS_BYTES = 256 * 1024;
@@ -79,7 +79,7 @@ async function fetchKeySet(url: string, floorSeconds: number): Promise<FetchedSe
     const keys: PublicKey[] = [];
     for (const [i, jwk] of set.output.keys.entries()) {
       try {
-        keys.push(publicKeyFromJwk(jwk, `key ${i + 1} of the set`));
+        keys.push(await importedPublicKey(jwk, `key ${i + 1} of the set`));
       } catch (error) {
         // Providers publish encryption keys and newer key types beside signing keys: skip those, say so once.
         misconfigured("JWT_JWKS_URL", `skipping ${(error as Error).message}`);

@@ -57,7 +57,7 @@ function familyOf(jwk: v.InferOutput<typeof jwkSchema>): KeyFamily {
   }
   if (jwk.kty === "EC" && (jwk.crv === "P-256" || jwk.crv === "P-384")) return jwk.crv;
   if (jwk.kty === "OKP" && jwk.crv === "Ed25519") return "Ed25519";
-  throw new Error(`is a ${jwk.kty} key on curve ${jwk.crv ?? "(none)"}; supported are RSA, EC P-256, EC P-384 and OKP Ed25519`);
+  throw new Error(`is an ${jwk.kty} key on curve ${jwk.crv ?? "(none)"}; supported are RSA, EC P-256, EC P-384 and OKP Ed25519`);
 }
 
 /**
@@ -68,18 +68,34 @@ export function publicKeyFromJwk(input: unknown, label: string): PublicKey {
   const parsed = v.safeParse(jwkSchema, input);
   if (!parsed.success) throw new Error(`${label} is not a usable JWK: ${parsed.issues[0]?.message}`);
   const jwk = parsed.output;
-  if (jwk.d !== undefined) throw new Error(`${label} is a private key: configure only its public part`);
-  if (jwk.use !== undefined && jwk.use !== "sig") throw new Error(`${label} is for use "${jwk.use}", not "sig"`);
+  const named = jwk.kid !== undefined ? `${label} (kid "${jwk.kid}")` : label;
+  if (jwk.d !== undefined) throw new Error(`${named} is a private key: configure only its public part`);
+  if (jwk.use !== undefined && jwk.use !== "sig") throw new Error(`${named} is for use "${jwk.use}", not "sig"`);
   let family: KeyFamily;
   try {
     family = familyOf(jwk);
   } catch (error) {
-    throw new Error(`${label} ${(error as Error).message}`);
+    throw new Error(`${named} ${(error as Error).message}`);
   }
   const allowed: readonly string[] = FAMILIES[family];
-  if (jwk.alg !== undefined && !allowed.includes(jwk.alg)) throw new Error(`${label} names alg ${jwk.alg}, which a ${family} key does not verify`);
-  const named = jwk.kid !== undefined ? `${label} (kid "${jwk.kid}")` : label;
+  if (jwk.alg !== undefined && !allowed.includes(jwk.alg)) throw new Error(`${named} names alg ${jwk.alg}, which a ${family} key does not verify`);
   return { ...(jwk.kid !== undefined ? { kid: jwk.kid } : {}), family, algorithms: jwk.alg ? [jwk.alg] : allowed, jwk: jwk as JWK, label: named };
+}
+
+/**
+ * publicKeyFromJwk, and the key material imported once (with its first
+ * algorithm) so that a key jose cannot use (a broken modulus, a point off
+ * its curve, `key_ops` without "verify") is found when configured, not
+ * when a token arrives.
+ */
+export async function importedPublicKey(input: unknown, label: string): Promise<PublicKey> {
+  const key = publicKeyFromJwk(input, label);
+  try {
+    await verificationKey(key, key.algorithms[0]!);
+  } catch {
+    throw new Error(`${key.label} is not a valid ${key.family} public key`);
+  }
+  return key;
 }
 
 /** The algorithm to import a PEM with, per key type jose can tell apart by trying. */

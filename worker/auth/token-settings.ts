@@ -20,7 +20,7 @@ import { intVar } from "../../server/config";
 import type { Env } from "../../server/env";
 import { refuseEndpoint } from "../../server/push/endpoint-policy";
 import { misconfigured } from "./misconfigured";
-import { publicKeyFromJwk, publicKeyFromPem, type PublicKey } from "./public-keys";
+import { importedPublicKey, publicKeyFromPem, type PublicKey } from "./public-keys";
 
 /** Seconds of clock difference tolerated on `exp`, `nbf` and `iat` between the issuer and this service. */
 export const CLOCK_TOLERANCE_SECONDS = 5;
@@ -64,7 +64,7 @@ async function parsePublicKeys(source: string): Promise<PublicKey[]> {
       }
       const keys = typeof json === "object" && json !== null && "keys" in json ? (json as { keys: unknown }).keys : [json];
       if (!Array.isArray(keys) || keys.length === 0) throw new Error(`"keys" must be a non-empty array of JWKs`);
-      return keys.map((jwk, i) => publicKeyFromJwk(jwk, `key ${i + 1}`));
+      return await Promise.all(keys.map((jwk, i) => importedPublicKey(jwk, `key ${i + 1}`)));
     }
     const blocks = text.match(PEM_BLOCK);
     if (!blocks) throw new Error(`holds neither PEM blocks ("-----BEGIN PUBLIC KEY-----") nor a JWK set ({"keys":[…]})`);
