@@ -121,6 +121,15 @@ describe("JWKS cache", () => {
     expect(await jwksHits(plain.name)).toBe(1);
   });
 
+  it("gives up on an endpoint that does not answer within 5 s", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const key = await signingKey("ES256", "slow");
+    const idp = tenant("slow");
+    await publishJwks(idp.name, jwkSet(key), { delayMs: 8_000 });
+    const message = await expectError(await fetchWith(withEnv({ JWT_JWKS_URL: idp.url }), "/rooms/lobby/messages", bearer(await signToken(key, claims))), 500, "server_misconfigured");
+    expect(message).toBe("JWT_JWKS_URL: could not fetch the key set (no answer within 5 s); no key is cached, so tokens signed with it cannot be verified");
+  });
+
   it("skips keys a set publishes for other uses and keeps the signing keys", async () => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     const key = await signingKey("RS256", "sig-1");

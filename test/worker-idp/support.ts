@@ -75,7 +75,7 @@ export function tenant(prefix: string): { name: string; url: string } {
   return { name, url: `https://idp.test/${name}/jwks.json` };
 }
 
-export async function publishJwks(tenantName: string, jwks: unknown, options: { cacheControl?: string; status?: number } = {}): Promise<void> {
+export async function publishJwks(tenantName: string, jwks: unknown, options: { cacheControl?: string; status?: number; delayMs?: number } = {}): Promise<void> {
   const response = await fetch(`https://idp.test/${tenantName}/jwks.json`, { method: "PUT", body: JSON.stringify({ jwks, ...options }) });
   if (response.status !== 204) throw new Error(`publishing the key set failed: ${response.status}`);
 }
