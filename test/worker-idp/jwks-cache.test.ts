@@ -130,6 +130,18 @@ describe("JWKS cache", () => {
     expect(message).toBe("JWT_JWKS_URL: could not fetch the key set (no answer within 5 s); no key is cached, so tokens signed with it cannot be verified");
   });
 
+  it("refuses a set over 256 KiB or over 100 keys", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const key = await signingKey("ES256", "big");
+    const token = await signToken(key, claims);
+    const padded = tenant("padded");
+    await publishJwks(padded.name, { ...jwkSet(key), padding: "x".repeat(300 * 1024) });
+    expect(await expectError(await fetchWith(withEnv({ JWT_JWKS_URL: padded.url }), "/rooms/lobby/messages", bearer(token)), 500, "server_misconfigured")).toMatch(/answered more than 262144 bytes/);
+    const crowded = tenant("crowded");
+    await publishJwks(crowded.name, { keys: Array.from({ length: 101 }, (_, i) => ({ ...key.jwk, kid: `k${i}` })) });
+    expect(await expectError(await fetchWith(withEnv({ JWT_JWKS_URL: crowded.url }), "/rooms/lobby/messages", bearer(token)), 500, "server_misconfigured")).toMatch(/answered JSON that is not a JWK set: at most 100 keys/);
+  });
+
   it("skips keys a set publishes for other uses and keeps the signing keys", async () => {
     const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     const key = await signingKey("RS256", "sig-1");
