@@ -22,7 +22,7 @@ import { refuseEndpoint } from "../../server/push/endpoint-policy";
 import { misconfigured } from "./misconfigured";
 import { importedPublicKey, publicKeyFromPem, type PublicKey } from "./public-keys";
 
-/** Seconds of clock difference tolerated on `exp`, `nbf` and `iat` between the issuer and this service. */
+/** Seconds of clock difference tolerated on `exp` and `nbf` between the issuer and this service. */
 export const CLOCK_TOLERANCE_SECONDS = 5;
 
 export interface TokenSettings {
