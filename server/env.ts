@@ -9,6 +9,7 @@ export interface Env {
   DB: D1Database;
 
   // Secrets: Wrangler secrets in production, .dev.vars locally. Never defaulted.
+  /** HS256 secrets for client tokens, comma-separated: the first signs dev tokens, all verify (rotation). */
   JWT_SECRET?: string;
   NOTIFY_SECRET?: string;
   VAPID_PUBLIC_KEY?: string;
@@ -19,6 +20,26 @@ export interface Env {
   PUSHER_SECRET?: string;
   /** Base64 of 32 random bytes: the key `shared_secret`s of private-encrypted- channels are derived from (docs/pusher.md). */
   PUSHER_ENCRYPTION_MASTER_KEY?: string;
+
+  // Client tokens from the app's own identity provider (docs/api.md, "Using your identity provider's tokens").
+  /** Public keys that verify client tokens: PEM SPKI blocks, or a JWK set as JSON. */
+  JWT_PUBLIC_KEYS?: string;
+  /** A JWKS endpoint (https) whose keys verify client tokens; fetched and cached per isolate. */
+  JWT_JWKS_URL?: string;
+  /** Least seconds between two fetches of JWT_JWKS_URL for an unknown kid, and the shortest caching of it (default 60). */
+  JWT_JWKS_REFETCH_SECONDS?: string;
+  /** Set (e.g. "1") to accept an http or private/loopback JWT_JWKS_URL: a local identity provider in tests only. */
+  JWT_JWKS_ALLOW_HTTP?: string;
+  /** When set, tokens must carry this `iss` (comma-separated: any of these). */
+  JWT_ISSUER?: string;
+  /** When set, tokens must carry this `aud` (comma-separated: any of these). */
+  JWT_AUDIENCE?: string;
+  /** The claim (dotted path) holding the user id (default `sub`). */
+  JWT_USER_ID_CLAIM?: string;
+  /** The claim (dotted path) holding the display name (default `name`). */
+  JWT_NAME_CLAIM?: string;
+  /** The claim (dotted path) holding the granted rooms (default `rooms`). */
+  JWT_ROOMS_CLAIM?: string;
 
   // Vars (all strings, all optional; see server/config.ts for defaults).
   CORS_ORIGINS?: string;

@@ -1,53 +1,125 @@
 /**
- * Client identity: an HS256 JWT signed with JWT_SECRET, from
- * `Authorization: Bearer` or (for browser WebSockets and EventSource, which
- * cannot set headers) `?token=`. Only HS256 is accepted; `exp` and `nbf` are
- * honoured when present.
+ * Client identity (SPEC §2): a JWT from `Authorization: Bearer` or (for
+ * browser WebSockets and EventSource, which cannot set headers) `?token=`,
+ * verified by the one path every client route uses.
+ *
+ * The token's `alg` picks where its key may come from, and nothing else:
+ * HS256 → the secrets of JWT_SECRET; RS256-512, PS256-512, ES256/384, EdDSA → the public
+ * keys of JWT_PUBLIC_KEYS and JWT_JWKS_URL whose type verifies that
+ * algorithm (public-keys.ts). `kid` selects the key where the token has one;
+ * otherwise the keys that fit are tried in order. `exp`/`nbf` are honoured
+ * with CLOCK_TOLERANCE_SECONDS of slack, `iss`/`aud` checked when
+ * JWT_ISSUER / JWT_AUDIENCE are set. Each refusal says which check failed.
  */
-import { errors as joseErrors, jwtVerify } from "jose";
-import * as v from "valibot";
-import type { UserRef } from "../../protocol/envelope";
-import { matchesGrants } from "../../server/auth/grants";
-import { requireSecret } from "../../server/config";
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTVerifyOptions } from "jose";
 import type { Env } from "../../server/env";
+import { matchesGrants } from "../../server/auth/grants";
 import { ApiError } from "../http/errors";
+import { remoteKeySet } from "./jwks";
+import { describeKeys, PUBLIC_KEY_ALGORITHMS, selectKeys, verificationKey, type PublicKey } from "./public-keys";
 import { bearerToken } from "./secrets";
+import { identityFrom, type ClientIdentity } from "./token-claims";
+import { CLOCK_TOLERANCE_SECONDS, tokenSettings, type TokenSettings } from "./token-settings";
 
-export interface ClientIdentity {
-  user: UserRef;
-  role?: string;
-  /** Room ids and prefixes (`support-*`, `*`) the token grants. */
-  rooms: string[];
-}
+export type { ClientIdentity } from "./token-claims";
 
-const claimsSchema = v.object({
-  sub: v.pipe(v.string("sub is required"), v.minLength(1, "sub is required"), v.maxLength(128)),
-  name: v.optional(v.pipe(v.string(), v.maxLength(128))),
-  role: v.optional(v.pipe(v.string(), v.maxLength(64))),
-  rooms: v.optional(v.array(v.string())),
-});
-
-const keys = new Map<string, Uint8Array>();
-function keyFor(secret: string): Uint8Array {
-  let key = keys.get(secret);
-  if (!key) keys.set(secret, (key = new TextEncoder().encode(secret)));
-  return key;
-}
+const invalid = (message: string) => new ApiError("invalid_token", message);
 
 export async function authenticateClient(request: Request, url: URL, env: Env): Promise<ClientIdentity> {
   const token = bearerToken(request) ?? url.searchParams.get("token") ?? undefined;
   if (!token) throw new ApiError("missing_token", "send a JWT as Authorization: Bearer <token> or ?token=<token>");
-  const secret = requireSecret(env, "JWT_SECRET");
-  let payload: unknown;
+  const settings = tokenSettings(env);
+  // A JWT_PUBLIC_KEYS that does not parse fails every request, whatever the token: never a silent half-configuration.
+  await settings.publicKeys();
+  const { alg, kid } = tokenHeader(token);
+  const payload = await verifyToken(token, alg, kid, settings);
+  return identityFrom(payload, settings);
+}
+
+function tokenHeader(token: string): { alg: string; kid?: string } {
+  let header: ReturnType<typeof decodeProtectedHeader>;
   try {
-    ({ payload } = await jwtVerify(token, keyFor(secret), { algorithms: ["HS256"] }));
-  } catch (error) {
-    throw new ApiError("invalid_token", describeJoseError(error));
+    header = decodeProtectedHeader(token);
+  } catch {
+    throw invalid("token is malformed");
   }
-  const claims = v.safeParse(claimsSchema, payload);
-  if (!claims.success) throw new ApiError("invalid_token", `token claims: ${claims.issues[0]?.message ?? "invalid"}`);
-  const { sub, name, role, rooms } = claims.output;
-  return { user: { id: sub, name: name ?? sub }, ...(role !== undefined ? { role } : {}), rooms: rooms ?? [] };
+  const { alg, kid } = header;
+  if (typeof alg !== "string") throw invalid("token is malformed: no alg in its header");
+  if (kid !== undefined && (typeof kid !== "string" || kid.length > 256)) throw invalid("token is malformed: kid must be a string of at most 256 characters");
+  return { alg, ...(kid !== undefined ? { kid } : {}) };
+}
+
+async function verifyToken(token: string, alg: string, kid: string | undefined, settings: TokenSettings): Promise<unknown> {
+  if (alg === "HS256") return verifyWith(token, alg, await secretCandidates(kid, settings), settings, kid);
+  if (!PUBLIC_KEY_ALGORITHMS.has(alg)) {
+    throw invalid(`token alg ${JSON.stringify(alg.slice(0, 32))} is not allowed: tokens must be HS256 (JWT_SECRET) or RS256/384/512, PS256/384/512, ES256/384, EdDSA (JWT_PUBLIC_KEYS, JWT_JWKS_URL)`);
+  }
+  return verifyWith(token, alg, await publicCandidates(alg, kid, settings), settings, kid);
+}
+
+/** HS256 is verified with the secrets only; a kid naming a public key is the algorithm-confusion attack. */
+async function secretCandidates(kid: string | undefined, settings: TokenSettings): Promise<Uint8Array[]> {
+  if (kid !== undefined) {
+    const named = (await knownPublicKeys(settings)).find((key) => key.kid === kid);
+    if (named) throw invalid(`token alg HS256 is not allowed for key "${kid}": ${describeKeys([named])}`);
+  }
+  if (!settings.secrets.length) throw invalid(`token alg HS256 is not allowed: no JWT_SECRET is set; the configured keys verify ${describeKeys(await knownPublicKeys(settings))}`);
+  return settings.secrets;
+}
+
+/** Public keys in memory (JWT_PUBLIC_KEYS and what the JWKS cache holds), without fetching. */
+async function knownPublicKeys(settings: TokenSettings): Promise<PublicKey[]> {
+  const cached = settings.jwks ? remoteKeySet(settings.jwks.url).cached() : [];
+  return [...(await settings.publicKeys()), ...cached];
+}
+
+async function allPublicKeys(settings: TokenSettings): Promise<PublicKey[]> {
+  const fetched = settings.jwks ? await remoteKeySet(settings.jwks.url).keys(settings.jwks.refetchSeconds) : [];
+  return [...(await settings.publicKeys()), ...fetched];
+}
+
+async function publicCandidates(alg: string, kid: string | undefined, settings: TokenSettings): Promise<PublicKey[]> {
+  let keys = await allPublicKeys(settings);
+  if (kid !== undefined && settings.jwks && !keys.some((key) => key.kid === kid)) {
+    // A kid we have not seen: the provider may have published a new key since the set was fetched.
+    if (await remoteKeySet(settings.jwks.url).refetchForUnknownKid(settings.jwks.refetchSeconds)) keys = await allPublicKeys(settings);
+  }
+  const selected = selectKeys(keys, alg, kid);
+  if ("refusal" in selected) throw invalid(selected.refusal);
+  return selected.keys;
+}
+
+async function verifyWith(token: string, alg: string, candidates: (PublicKey | Uint8Array)[], settings: TokenSettings, kid: string | undefined): Promise<unknown> {
+  const options: JWTVerifyOptions = {
+    algorithms: [alg],
+    clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    ...(settings.issuer ? { issuer: settings.issuer } : {}),
+    ...(settings.audience ? { audience: settings.audience } : {}),
+  };
+  for (const candidate of candidates) {
+    const key = candidate instanceof Uint8Array ? candidate : await verificationKey(candidate, alg);
+    try {
+      return (await jwtVerify(token, key, options)).payload;
+    } catch (error) {
+      if (error instanceof joseErrors.JWSSignatureVerificationFailed) continue; // perhaps the next key
+      throw invalid(describeJoseError(error, settings));
+    }
+  }
+  const which = alg === "HS256" ? "any secret of JWT_SECRET" : kid !== undefined && candidates.length === 1 ? `key "${kid}"` : `any of the ${candidates.length} key(s) that verify ${alg}`;
+  throw invalid(`token signature does not verify with ${which}`);
+}
+
+function describeJoseError(error: unknown, settings: TokenSettings): string {
+  if (error instanceof joseErrors.JWTExpired) return "token has expired (exp is in the past)";
+  if (error instanceof joseErrors.JWTClaimValidationFailed) {
+    const missing = error.reason === "missing";
+    if (error.claim === "iss") return `token issuer (iss) ${missing ? "is missing; JWT_ISSUER requires" : "does not match JWT_ISSUER: expected"} ${settings.issuer?.join(" or ")}`;
+    if (error.claim === "aud") return `token audience (aud) ${missing ? "is missing; JWT_AUDIENCE requires" : "does not match JWT_AUDIENCE: expected"} ${settings.audience?.join(" or ")}`;
+    if (error.claim === "nbf") return "token is not valid yet (nbf is in the future)";
+    return `token is not valid: ${error.reason} (${error.claim})`;
+  }
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return "token alg is not allowed for this key";
+  return "token is malformed";
 }
 
 /** Every user may use their inbox `user:<sub>`; other rooms must be granted. */
@@ -58,12 +130,4 @@ export function mayUseRoom(identity: ClientIdentity, room: string): boolean {
 
 export function requireRoom(identity: ClientIdentity, room: string): void {
   if (!mayUseRoom(identity, room)) throw new ApiError("forbidden_room", `your token does not grant room ${room}`);
-}
-
-function describeJoseError(error: unknown): string {
-  if (error instanceof joseErrors.JWTExpired) return "token has expired";
-  if (error instanceof joseErrors.JWTClaimValidationFailed) return `token is not valid: ${error.reason} (${error.claim})`;
-  if (error instanceof joseErrors.JOSEAlgNotAllowed) return "token must be signed with HS256";
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return "token signature does not verify";
-  return "token is malformed";
 }

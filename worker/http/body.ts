@@ -38,8 +38,8 @@ export function parseJsonBytes<S extends v.GenericSchema>(bytes: Uint8Array, sch
   return result.output;
 }
 
-/** The body's bytes, at most maxBytes (413 beyond). */
-export async function readCappedBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
+/** The body's bytes (of a request, or of a response the service fetched), at most maxBytes (413 beyond). */
+export async function readCappedBytes(request: Pick<Request, "headers" | "body">, maxBytes: number): Promise<Uint8Array> {
   const tooLarge = () => new ApiError("payload_too_large", `request body is larger than ${maxBytes} bytes`);
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > maxBytes) throw tooLarge();

@@ -6,10 +6,14 @@
  * any unknown route. Tokens grant every room and expire after a few hours.
  * Cross-origin callers are refused, so a page on another site cannot mint
  * tokens from a developer's local server even though local CORS allows `*`.
+ * They are signed with the first secret of JWT_SECRET and carry JWT_ISSUER
+ * and JWT_AUDIENCE when those are set, so the one verification path
+ * (worker/auth/client-token.ts) accepts them like any other token.
  */
 import { SignJWT } from "jose";
 import * as v from "valibot";
-import { requireSecret } from "../../server/config";
+import { MissingSecretError } from "../../server/config";
+import { jwtSecrets } from "../auth/token-settings";
 import { readJsonBody } from "../http/body";
 import { ApiError, json } from "../http/errors";
 import type { RouteHandler } from "./context";
@@ -27,14 +31,19 @@ export const mintDevToken: RouteHandler = async (request, env) => {
   const origin = request.headers.get("origin");
   if (origin && origin !== url.origin) throw new ApiError("forbidden_origin", "dev tokens are minted for same-origin pages only");
   const { user, name } = await readJsonBody(request, bodySchema, 4096);
-  const secret = requireSecret(env, "JWT_SECRET");
+  const [secret] = jwtSecrets(env);
+  if (!secret) throw new MissingSecretError("JWT_SECRET");
   const now = Math.floor(Date.now() / 1000);
   const expiresAt = now + TOKEN_TTL_SECONDS;
-  const token = await new SignJWT({ name: name ?? user, rooms: ["*"] })
+  const jwt = new SignJWT({ name: name ?? user, rooms: ["*"] })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(user)
     .setIssuedAt(now)
-    .setExpirationTime(expiresAt)
-    .sign(new TextEncoder().encode(secret));
+    .setExpirationTime(expiresAt);
+  const [issuer] = env.JWT_ISSUER?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
+  const [audience] = env.JWT_AUDIENCE?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
+  if (issuer) jwt.setIssuer(issuer);
+  if (audience) jwt.setAudience(audience);
+  const token = await jwt.sign(new TextEncoder().encode(secret));
   return json({ token, user: { id: user, name: name ?? user }, expiresAt: new Date(expiresAt * 1000).toISOString() });
 };
