@@ -96,31 +96,34 @@ export class RoomLog {
 
   /** Assigns the next seq and stores the event; one SQLite transaction. */
   append(input: NewEvent, now: number): EncodedEvent {
+    return this.appendAll([input], now)[0]!;
+  }
+
+  /**
+   * Assigns consecutive seqs to `inputs` and stores them all in one SQLite
+   * transaction: all of them or, if a write fails, none (and no seq is used).
+   */
+  appendAll(inputs: readonly NewEvent[], now: number): EncodedEvent[] {
     const room = this.#room;
     if (!room) throw new Error("room name unknown: setRoom must be called before append");
-    const seq = this.#lastSeq + 1;
-    const envelope: Envelope = makeEnvelope({
-      room,
-      seq,
-      id: crypto.randomUUID(),
-      event: input.event,
-      from: input.from,
-      data: input.data,
-      ts: new Date(now).toISOString(),
-      clientId: input.clientId,
+    const ts = new Date(now).toISOString();
+    const events = inputs.map((input, i) => {
+      const seq = this.#lastSeq + 1 + i;
+      const envelope: Envelope = makeEnvelope({ room, seq, id: crypto.randomUUID(), event: input.event, from: input.from, data: input.data, ts, clientId: input.clientId });
+      return new EncodedEvent(seq, JSON.stringify(envelope), envelope, input.senderRole ?? null, input.exceptSocketId);
     });
-    const json = JSON.stringify(envelope);
+    const sql = this.storage.sql;
     this.storage.transactionSync(() => {
-      this.storage.sql.exec("INSERT INTO events (seq, json, sender_role, accepted_at) VALUES (?, ?, ?, ?)", seq, json, input.senderRole ?? null, now);
-      if (input.idempotencyKey) {
-        this.storage.sql.exec(
-          "INSERT OR REPLACE INTO idempotency (key, seq, json, created_at) VALUES (?, ?, ?, ?)",
-          input.idempotencyKey, seq, json, now,
-        );
-      }
+      inputs.forEach((input, i) => {
+        const { seq, json } = events[i]!;
+        sql.exec("INSERT INTO events (seq, json, sender_role, accepted_at) VALUES (?, ?, ?, ?)", seq, json, input.senderRole ?? null, now);
+        if (input.idempotencyKey) {
+          sql.exec("INSERT OR REPLACE INTO idempotency (key, seq, json, created_at) VALUES (?, ?, ?, ?)", input.idempotencyKey, seq, json, now);
+        }
+      });
     });
-    this.#lastSeq = seq;
-    return new EncodedEvent(seq, json, envelope, input.senderRole ?? null, input.exceptSocketId);
+    this.#lastSeq += inputs.length;
+    return events;
   }
 
   /** Events with seq > after, oldest first, from local storage only. */
