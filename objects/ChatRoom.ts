@@ -125,7 +125,11 @@ export class ChatRoom extends DurableObject<Env> {
     this.outbox = new D1Outbox(ctx.storage, this.log, this.members, d1, this.config);
     this.presence = new Presence((signal) => this.hub.signal(signal), this.config.presenceGraceMs);
     this.hub = new Hub(this.log, this.history, this.presence);
-    this.socketPolicy = { maxUnackedBytes: this.config.wsMaxUnackedBytes, dropped: (subscriber, unacked) => this.dropSlowSocket(subscriber, unacked) };
+    this.socketPolicy = {
+      maxUnackedBytes: this.config.wsMaxUnackedBytes,
+      dropped: (subscriber, unacked) => this.dropSlowSocket(subscriber, unacked),
+      atNextFanOut: (task) => this.hub.beforeNextFlush(task),
+    };
     this.sendLimiter = new RateLimiter(this.config.sendRatePerSecond, this.config.sendBurst);
     this.pushQueue = new PushQueue(ctx.storage, env, this.members, new PushStore(env.DB), (userId, now) => this.presence.isPresent(userId, now));
     // The text ping is answered by the runtime without waking the object.

@@ -30,6 +30,8 @@ export class Hub implements Flushable {
   readonly #live = new Set<Subscriber>();
   /** Accepted, not handed out yet; in seq order. */
   #pending: EncodedEvent[] = [];
+  /** Run at the next flush before its events (a batch=1 socket's acks). */
+  #beforeFlush: (() => void)[] = [];
   readonly #flusher = new StreamFlush();
 
   constructor(
@@ -102,11 +104,26 @@ export class Hub implements Flushable {
   }
 
   /**
+   * Runs `task` at the next flush, before its events: a `batch=1` socket's
+   * acks ride the same flush as the events they acknowledge, so the sends
+   * accepted while the room is busy are answered together.
+   */
+  beforeNextFlush(task: () => void): void {
+    this.#beforeFlush.push(task);
+    this.#flusher.mark(this);
+  }
+
+  /**
    * Hands every queued event to every live subscriber: each gets one run of
    * what it has not seen. Runs are shared by the subscribers that start at
    * the same event, so their frames are built once.
    */
   flush(): void {
+    const tasks = this.#beforeFlush;
+    if (tasks.length > 0) {
+      this.#beforeFlush = [];
+      for (const task of tasks) task();
+    }
     const events = this.#pending;
     if (events.length === 0) return;
     this.#pending = [];

@@ -52,6 +52,8 @@ export interface SocketPolicy {
   readonly maxUnackedBytes: number;
   /** The room closed this socket for falling behind: the Hub forgets it (the close handshake may never finish). */
   dropped(subscriber: WebSocketSubscriber, unackedBytes: number): void;
+  /** Runs `task` at the room's next fan-out, before its events (Hub.beforeNextFlush). */
+  atNextFanOut(task: () => void): void;
 }
 
 export class WebSocketSubscriber implements Subscriber {
@@ -63,7 +65,7 @@ export class WebSocketSubscriber implements Subscriber {
   #closed = false;
   /** A replay waiting for the client's acks (see `drained`). */
   #replayWaiters?: (() => void)[];
-  /** batch=1: acks of this turn's accepted sends, sent as one frame at the end of the turn or before anything else. */
+  /** batch=1: acks of accepted sends, sent as one frame at the room's next fan-out or before anything else. */
   #acks: AckItem[] = [];
 
   constructor(
@@ -120,17 +122,18 @@ export class WebSocketSubscriber implements Subscriber {
 
   /**
    * Answers an accepted send: at once with an `ack` frame, or, on a
-   * `batch=1` socket, gathered with the other sends accepted in this turn
-   * (a burst of frames is handled in one turn, see FrameBatch) into one
-   * `acks` frame, sent at the end of the turn, or before anything else this
-   * socket is sent, so answers keep the order of the frames they answer.
+   * `batch=1` socket, gathered with the other sends accepted before the
+   * room's next fan-out (the frames of a burst, or of a busy moment) into
+   * one `acks` frame, sent with that fan-out ahead of the events, or before
+   * anything else this socket is sent, so answers keep the order of the
+   * frames they answer.
    */
   accepted(ack: AckItem): void {
     if (!this.attachment.batch) {
       this.sendFrame({ type: "ack", ...ack });
       return;
     }
-    if (this.#acks.push(ack) === 1) queueMicrotask(() => this.#flushAcks());
+    if (this.#acks.push(ack) === 1) this.policy.atNextFanOut(() => this.#flushAcks());
   }
 
   /**
