@@ -110,7 +110,7 @@ export class ChatRoom extends DurableObject<Env> {
   /** Flow control shared by every socket (the cap on unacknowledged bytes). */
   private readonly socketPolicy: SocketPolicy;
   private readonly streams = new Set<SseSubscriber>();
-  /** Writes what the SSE streams were given, once per stream per moment. */
+  /** Hands out the Hub's accepted events and writes what the SSE streams were given, once per moment. */
   private readonly streamFlush = new StreamFlush();
   private readonly lastTyping = new Map<string, number>();
   private heartbeat?: ReturnType<typeof setInterval>;
@@ -124,7 +124,7 @@ export class ChatRoom extends DurableObject<Env> {
     this.history = new RoomHistory(this.log, d1);
     this.outbox = new D1Outbox(ctx.storage, this.log, this.members, d1, this.config);
     this.presence = new Presence((signal) => this.hub.signal(signal), this.config.presenceGraceMs);
-    this.hub = new Hub(this.log, this.history, this.presence);
+    this.hub = new Hub(this.log, this.history, this.presence, this.streamFlush);
     this.socketPolicy = {
       maxUnackedBytes: this.config.wsMaxUnackedBytes,
       dropped: (subscriber, unacked) => this.dropSlowSocket(subscriber, unacked),

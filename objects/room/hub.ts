@@ -20,7 +20,7 @@ import { EventRun } from "./event-run";
 import type { Presence } from "./presence";
 import type { RoomHistory } from "./room-history";
 import type { RoomLog } from "./room-log";
-import { StreamFlush, type Flushable } from "./stream-flush";
+import type { Flushable, StreamFlush } from "./stream-flush";
 import type { Subscriber } from "./subscriber";
 
 /** Events read per step while replaying from D1. */
@@ -32,12 +32,13 @@ export class Hub implements Flushable {
   #pending: EncodedEvent[] = [];
   /** Run at the next flush before its events (a batch=1 socket's acks). */
   #beforeFlush: (() => void)[] = [];
-  readonly #flusher = new StreamFlush();
 
   constructor(
     private readonly log: RoomLog,
     private readonly history: RoomHistory,
     private readonly presence: Presence,
+    /** The room's flusher, shared with its SSE streams (one run writes both). */
+    private readonly flusher: StreamFlush,
   ) {}
 
   get size(): number {
@@ -100,7 +101,7 @@ export class Hub implements Flushable {
 
   /** Queues a newly accepted event for every live subscriber; the next flush hands it out. */
   publish(event: EncodedEvent): void {
-    if (this.#pending.push(event) === 1) this.#flusher.mark(this);
+    if (this.#pending.push(event) === 1) this.flusher.mark(this);
   }
 
   /**
@@ -110,7 +111,7 @@ export class Hub implements Flushable {
    */
   beforeNextFlush(task: () => void): void {
     this.#beforeFlush.push(task);
-    this.#flusher.mark(this);
+    this.flusher.mark(this);
   }
 
   /**
