@@ -115,8 +115,8 @@ export class Hub implements Flushable {
   }
 
   /**
-   * Hands every queued event to every live subscriber: each gets one run of
-   * what it has not seen. Runs are shared by the subscribers that start at
+   * Runs the queued tasks (acks), then hands every queued event to every
+   * live subscriber: each gets one run of what it has not seen. Runs are shared by the subscribers that start at
    * the same event, so their frames are built once.
    */
   flush(): void {

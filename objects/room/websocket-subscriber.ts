@@ -12,7 +12,8 @@
  *
  * Coalesced frames (docs/api.md, `batch=1`): a socket that opted in gets
  * each run the Hub hands it as few `messages` frames as EventRun's bounds
- * allow, and the acks of its sends accepted in one turn as one `acks` frame.
+ * allow, and the acks of its sends accepted before one fan-out as one
+ * `acks` frame.
  * Flow control counts those frames in bytes like any other, each
  * acknowledged by the seq of its last event. Other sockets get one
  * `message` frame per event and one `ack` per send.
