@@ -85,6 +85,13 @@ export interface AcceptedMessage {
   message: Envelope;
 }
 
+export interface AcceptedMessages {
+  /** false when every item was a retry of an already accepted idempotencyKey. */
+  created: boolean;
+  /** One envelope per item, in the order given. */
+  messages: Envelope[];
+}
+
 export class ChatRoom extends DurableObject<Env> {
   private readonly config: RoomConfig;
   private readonly log: RoomLog;
@@ -110,7 +117,7 @@ export class ChatRoom extends DurableObject<Env> {
   /** Flow control shared by every socket (the cap on unacknowledged bytes). */
   private readonly socketPolicy: SocketPolicy;
   private readonly streams = new Set<SseSubscriber>();
-  /** Writes what the SSE streams were given, once per stream per moment. */
+  /** Hands out the Hub's accepted events and writes what the SSE streams were given, once per moment. */
   private readonly streamFlush = new StreamFlush();
   private readonly lastTyping = new Map<string, number>();
   private heartbeat?: ReturnType<typeof setInterval>;
@@ -124,8 +131,12 @@ export class ChatRoom extends DurableObject<Env> {
     this.history = new RoomHistory(this.log, d1);
     this.outbox = new D1Outbox(ctx.storage, this.log, this.members, d1, this.config);
     this.presence = new Presence((signal) => this.hub.signal(signal), this.config.presenceGraceMs);
-    this.hub = new Hub(this.log, this.history, this.presence);
-    this.socketPolicy = { maxUnackedBytes: this.config.wsMaxUnackedBytes, dropped: (subscriber, unacked) => this.dropSlowSocket(subscriber, unacked) };
+    this.hub = new Hub(this.log, this.history, this.presence, this.streamFlush);
+    this.socketPolicy = {
+      maxUnackedBytes: this.config.wsMaxUnackedBytes,
+      dropped: (subscriber, unacked) => this.dropSlowSocket(subscriber, unacked),
+      atNextFanOut: (task) => this.hub.beforeNextFlush(task),
+    };
     this.sendLimiter = new RateLimiter(this.config.sendRatePerSecond, this.config.sendBurst);
     this.pushQueue = new PushQueue(ctx.storage, env, this.members, new PushStore(env.DB), (userId, now) => this.presence.isPresent(userId, now));
     // The text ping is answered by the runtime without waking the object.
@@ -151,26 +162,25 @@ export class ChatRoom extends DurableObject<Env> {
     this.enter(caller.room);
     const result = this.acceptUserMessage(caller.user, caller.role, body.data, body.clientId);
     if (!result.ok) return result;
-    if (result.value.created) this.hub.publish(result.value.event);
     return ok({ created: result.value.created, message: result.value.event.envelope });
   }
 
   /** A server-side trigger's event. Idempotent by idempotencyKey; not rate limited. */
   async notify(room: string, body: NotifyBody): Promise<RoomResult<AcceptedMessage>> {
     this.enter(room);
-    const now = Date.now();
-    const key = body.idempotencyKey === undefined ? undefined : `notify:${body.idempotencyKey}`;
-    const earlier = key && this.log.findIdempotent(key, this.idempotencyFloor(now));
-    if (earlier) return ok({ created: false, message: earlier.envelope });
-    const tooLarge = this.checkSize(body.data);
-    if (tooLarge) return tooLarge;
-    const full = this.outbox.refuseWhenFull(now);
-    if (full) return full;
-    // Being notified in your own inbox makes you its member (it shows in GET /me/unread, and you get its pushes).
-    if (room.startsWith("user:")) this.members.join(room.slice("user:".length));
-    const event = this.append({ event: body.event, from: body.from, data: body.data, idempotencyKey: key }, now, body.push);
-    this.hub.publish(event);
-    return ok({ created: true, message: event.envelope });
+    const result = this.acceptNotifications(room, [body], () => "");
+    return result.ok ? ok({ created: result.value.created, message: result.value.messages[0]! }) : result;
+  }
+
+  /**
+   * Many events of a server-side trigger into this room (SPEC §5), all
+   * accepted or none, with consecutive seqs, in one SQLite transaction and
+   * one fan-out. Each item is idempotent by its own key; a key repeated
+   * within the batch stands for the same event as its first use.
+   */
+  async notifyMany(room: string, items: NotifyBody[]): Promise<RoomResult<AcceptedMessages>> {
+    this.enter(room);
+    return this.acceptNotifications(room, items, (i) => `events.${i}.`);
   }
 
   /**
@@ -183,15 +193,23 @@ export class ChatRoom extends DurableObject<Env> {
    * recipient": that Pusher connection does not get the event live.
    */
   async pusherTrigger(channel: string, trigger: PusherTrigger): Promise<RoomResult<AcceptedMessage>> {
+    const result = await this.pusherTriggerMany(channel, [trigger]);
+    return result.ok ? ok({ created: true, message: result.value.messages[0]! }) : result;
+  }
+
+  /** Several Pusher HTTP API events for this channel (`batch_events`), in order, all stored or none, like notifyMany. */
+  async pusherTriggerMany(channel: string, triggers: PusherTrigger[]): Promise<RoomResult<AcceptedMessages>> {
     this.enter(channel);
     const now = Date.now();
-    const bytes = new TextEncoder().encode(trigger.data).byteLength;
-    if (bytes > PUSHER_MAX_EVENT_BYTES) return fail("payload_too_large", `data is ${bytes} bytes; Pusher events are limited to ${PUSHER_MAX_EVENT_BYTES}`);
+    for (const trigger of triggers) {
+      const bytes = new TextEncoder().encode(trigger.data).byteLength;
+      if (bytes > PUSHER_MAX_EVENT_BYTES) return fail("payload_too_large", `data is ${bytes} bytes; Pusher events are limited to ${PUSHER_MAX_EVENT_BYTES}`);
+    }
     const full = this.outbox.refuseWhenFull(now);
     if (full) return full;
-    const event = this.append({ event: trigger.event, data: pusherDataToEventData(trigger.data), exceptSocketId: trigger.socketId }, now, false);
-    this.hub.publish(event);
-    return ok({ created: true, message: event.envelope });
+    const inputs = triggers.map((trigger) => ({ event: trigger.event, data: pusherDataToEventData(trigger.data), exceptSocketId: trigger.socketId }));
+    const events = this.appendAll(inputs, now, inputs.map(() => false as const));
+    return ok({ created: true, messages: events.map((event) => event.envelope) });
   }
 
   /**
@@ -285,7 +303,9 @@ export class ChatRoom extends DurableObject<Env> {
   /** WebSocket: welcome, then the missed events after `after`, then live. */
   private openWebSocket(call: StreamCall): Response {
     const { 0: client, 1: server } = new WebSocketPair();
-    const attachment: SocketAttachment = call.role === undefined ? { user: call.user } : { user: call.user, role: call.role };
+    const attachment: SocketAttachment = { user: call.user };
+    if (call.role !== undefined) attachment.role = call.role;
+    if (call.batch) attachment.batch = true;
     this.ctx.acceptWebSocket(server);
     server.serializeAttachment(attachment);
     const subscriber = new WebSocketSubscriber(server, attachment, this.socketPolicy);
@@ -397,9 +417,9 @@ export class ChatRoom extends DurableObject<Env> {
           subscriber.sendFrame({ type: "error", code, message, ...(frame.clientId ? { clientId: frame.clientId } : {}), ...(retryAfter ? { retryAfter } : {}) });
           return;
         }
-        const { event, created } = result.value;
-        subscriber.sendFrame({ type: "ack", ...(frame.clientId ? { clientId: frame.clientId } : {}), seq: event.seq, id: event.envelope.id });
-        if (created) this.hub.publish(event);
+        // The Hub has the event already (published on append); its fan-out follows this turn's acks.
+        const { event } = result.value;
+        subscriber.accepted({ ...(frame.clientId ? { clientId: frame.clientId } : {}), seq: event.seq, id: event.envelope.id });
         return;
       }
       case "typing":
@@ -453,12 +473,63 @@ export class ChatRoom extends DurableObject<Env> {
    */
   private onCacheMiss(_channel: string): void {}
 
-  /** Stores the event, schedules its D1 flush, and queues its Web Push (off the send path: the alarm delivers it). */
-  private append(input: NewEvent, now: number, push?: PushOption): EncodedEvent {
-    const event = this.log.append(input, now);
+  /**
+   * Stores the events (one transaction), schedules their D1 flush, queues
+   * their Web Push (off the send path: the alarm delivers it) and hands them
+   * to the Hub, which fans them out together.
+   */
+  private appendAll(inputs: NewEvent[], now: number, push: (PushOption | undefined)[] = []): EncodedEvent[] {
+    const events = this.log.appendAll(inputs, now);
     this.outbox.schedule(now);
-    this.pushQueue.enqueue(event.envelope, input.from?.id, push, now);
-    return event;
+    events.forEach((event, i) => {
+      this.pushQueue.enqueue(event.envelope, inputs[i]!.from?.id, push[i], now);
+      this.hub.publish(event);
+    });
+    return events;
+  }
+
+  /**
+   * notify and notifyMany: every item checked (idempotency, size) before any
+   * is stored. `where(i)` prefixes an item's errors (`events.3.`).
+   */
+  private acceptNotifications(room: string, items: NotifyBody[], where: (i: number) => string): RoomResult<AcceptedMessages> {
+    const now = Date.now();
+    const floor = this.idempotencyFloor(now);
+    /** Per item: an event accepted before, or the index of its new event. */
+    const answers: (Envelope | number)[] = [];
+    const fresh: NotifyBody[] = [];
+    const keysInBatch = new Map<string, number>();
+    for (const [i, item] of items.entries()) {
+      const key = item.idempotencyKey === undefined ? undefined : `notify:${item.idempotencyKey}`;
+      const earlier = key && this.log.findIdempotent(key, floor);
+      if (earlier) {
+        answers.push(earlier.envelope);
+        continue;
+      }
+      const sameBatch = key === undefined ? undefined : keysInBatch.get(key);
+      if (sameBatch !== undefined) {
+        answers.push(sameBatch);
+        continue;
+      }
+      const tooLarge = this.checkSize(item.data);
+      if (tooLarge) return fail(tooLarge.error.code, `${where(i)}${tooLarge.error.message}`);
+      if (key) keysInBatch.set(key, fresh.length);
+      answers.push(fresh.length);
+      fresh.push(item);
+    }
+    if (fresh.length === 0) return ok({ created: false, messages: answers as Envelope[] });
+    const full = this.outbox.refuseWhenFull(now);
+    if (full) return full;
+    // Being notified in your own inbox makes you its member (it shows in GET /me/unread, and you get its pushes).
+    if (room.startsWith("user:")) this.members.join(room.slice("user:".length));
+    const inputs: NewEvent[] = fresh.map((item) => ({
+      event: item.event,
+      from: item.from,
+      data: item.data,
+      idempotencyKey: item.idempotencyKey === undefined ? undefined : `notify:${item.idempotencyKey}`,
+    }));
+    const events = this.appendAll(inputs, now, fresh.map((item) => item.push));
+    return ok({ created: true, messages: answers.map((answer) => (typeof answer === "number" ? events[answer]!.envelope : answer)) });
   }
 
   /** Size, idempotency and rate checks shared by HTTP and WebSocket sends. The caller publishes. */
@@ -474,7 +545,7 @@ export class ChatRoom extends DurableObject<Env> {
     const retryAfter = this.sendLimiter.take(user.id, now);
     if (retryAfter > 0) return fail("rate_limited", `at most ${this.config.sendRatePerSecond} messages per second (burst ${this.config.sendBurst}); retry in ${retryAfter} s`, retryAfter);
     this.members.join(user.id);
-    return ok({ created: true, event: this.append({ event: CHAT_MESSAGE_EVENT, from: user, data, clientId, senderRole: role, idempotencyKey: key }, now) });
+    return ok({ created: true, event: this.appendAll([{ event: CHAT_MESSAGE_EVENT, from: user, data, clientId, senderRole: role, idempotencyKey: key }], now)[0]! });
   }
 
   private checkSize(data: EventData): { ok: false; error: { code: "payload_too_large"; message: string } } | undefined {

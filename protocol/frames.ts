@@ -19,10 +19,21 @@ export interface PresenceMember extends UserRef {
   connections: number;
 }
 
+/** What an accepted send is answered with: its seq and envelope id, and the sender's clientId. */
+export interface AckItem {
+  clientId?: string;
+  seq: number;
+  id: string;
+}
+
 export type ServerFrame =
   | WelcomeFrame
-  | { type: "ack"; clientId?: string; seq: number; id: string }
+  | ({ type: "ack" } & AckItem)
   | { type: "message"; message: Envelope }
+  // Coalesced frames, only to sockets that connected with batch=1 (SPEC §4): several envelopes in seq order, gap-free with the frames around them.
+  | { type: "messages"; messages: Envelope[] }
+  // The acks of several sends accepted together, in the order of the sends.
+  | { type: "acks"; acks: AckItem[] }
   | { type: "typing"; user: UserRef }
   | { type: "read"; user: UserRef; seq: number }
   | { type: "presence"; action: "join" | "leave"; user: UserRef }

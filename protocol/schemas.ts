@@ -65,6 +65,23 @@ const CHAT_EVENT_TEXT = "data.text: events named \"message\" are chat messages a
 export const notifyBodySchema = v.pipe(v.object(notifyFields), v.check(chatEventHasText, CHAT_EVENT_TEXT));
 export type NotifyBody = v.InferOutput<typeof notifyBodySchema>;
 
+/** Most events one `POST /rooms/:room/notify` with `events` may carry. */
+export const MAX_NOTIFY_EVENTS = 100;
+
+/**
+ * `POST /rooms/:room/notify` with `{"events":[…]}`: 1 to 100 events into
+ * one room, all accepted or none. An item that fails is named by its index
+ * (`events.3.data: …`).
+ */
+export const notifyEventsBodySchema = v.object({
+  events: v.pipe(
+    v.array(notifyBodySchema),
+    v.minLength(1, "must hold at least one event"),
+    v.maxLength(MAX_NOTIFY_EVENTS, `at most ${MAX_NOTIFY_EVENTS} events per request`),
+  ),
+});
+export type NotifyEventsBody = v.InferOutput<typeof notifyEventsBodySchema>;
+
 /** `POST /notify`: one event to many rooms. */
 export const batchNotifyBodySchema = v.pipe(
   v.object({
@@ -102,6 +119,8 @@ export const roomQuerySchema = v.object({
   // The upper bound is MAX_PAGE_LIMIT, checked where the configuration is known.
   limit: v.optional(v.pipe(v.string(), v.regex(/^\d{1,6}$/, "must be a positive integer"), v.transform(Number), v.minValue(1, "must be at least 1"))),
   token: v.optional(v.string()),
+  // WebSocket only: `batch=1` opts in to coalesced `messages` and `acks` frames (SPEC §4).
+  batch: v.optional(v.picklist(["0", "1"], "must be 0 or 1")),
 });
 export type RoomQuery = v.InferOutput<typeof roomQuerySchema>;
 

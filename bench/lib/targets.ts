@@ -75,6 +75,8 @@ export interface Target {
   key: TargetKey;
   open(room: string, user: string, handlers: ConnectionHandlers): Promise<Connection>;
   notify(room: string, event: string, data: Record<string, unknown>): Promise<TimedResponse<{ message?: { seq: number } }>>;
+  /** ours only: many events into one room in one request (`{"events":[…]}`). */
+  notifyMany?(room: string, events: { event: string; data: Record<string, unknown> }[]): Promise<TimedResponse<{ messages?: { seq: number }[] }>>;
   /** Connections the server holds in the room (ours: live subscribers of every transport). */
   held(room: string): Promise<number>;
   memory(): ServerMemory | undefined;
@@ -84,11 +86,12 @@ export interface Target {
 /**
  * The three targets. `direct`: ours without wrangler dev's proxy, on the
  * workerd that runs the rooms (see direct.ts), for sockets, notifies and
- * status alike.
+ * status alike. `batch`: ours' sockets connect with `batch=1` and take
+ * coalesced `messages` / `acks` frames.
  */
-export function targetsFor(ctx: BenchContext, options: { direct?: boolean } = {}): Record<TargetKey, Target> {
+export function targetsFor(ctx: BenchContext, options: { direct?: boolean; batch?: boolean } = {}): Record<TargetKey, Target> {
   if (options.direct && !ctx.directUrl) throw new Error("the workerd behind wrangler dev's proxy was not found; run without direct=1");
-  return { ours: ours(ctx, options.direct ? ctx.directUrl! : ctx.url), socketio: socketio(ctx.baselines.socketio), ws: rawWs(ctx.baselines.ws) };
+  return { ours: ours(ctx, options.direct ? ctx.directUrl! : ctx.url, options.batch === true), socketio: socketio(ctx.baselines.socketio), ws: rawWs(ctx.baselines.ws) };
 }
 
 const tokens = new Map<string, Promise<string>>();
@@ -98,15 +101,16 @@ const tokenOf = (user: string): Promise<string> => {
   return token;
 };
 
-function ours(ctx: BenchContext, base: string): Target {
+function ours(ctx: BenchContext, base: string, batch: boolean): Target {
   const wsBase = base.replace(/^http/, "ws");
   const auth = { authorization: `Bearer ${ctx.notifySecret}` };
   return {
     key: "ours",
     async open(room, user, handlers) {
-      return openJsonFrames(`${wsBase}/rooms/${room}/ws?token=${await tokenOf(user)}`, handlers);
+      return openJsonFrames(`${wsBase}/rooms/${room}/ws?token=${await tokenOf(user)}${batch ? "&batch=1" : ""}`, handlers);
     },
     notify: (room, event, data) => postJson(`${base}/rooms/${room}/notify`, { event, data }, auth),
+    notifyMany: (room, events) => postJson(`${base}/rooms/${room}/notify`, { events }, auth),
     async held(room) {
       return (await roomStatus(ctx, room, base)).subscribers;
     },
@@ -228,19 +232,25 @@ function quickDelivery(text: string, from: number): Delivery | undefined {
 const MESSAGE_FRAME = '{"type":"message","message":';
 const SOCKET_IO_MESSAGE = '42["message",';
 
-/** Our frames, and the raw ws baseline's (the same shapes): welcome, message, ack, error. */
+/** Our frames, and the raw ws baseline's (the same shapes): welcome, message, ack, error; with batch=1 also messages and acks. */
 function openJsonFrames(url: string, handlers: ConnectionHandlers): Promise<Connection> {
   return openSocket(url, (text, at, _socket, welcomed) => {
     if (handlers.onMessage && text.startsWith(MESSAGE_FRAME)) {
       const delivery = quickDelivery(text, MESSAGE_FRAME.length);
       if (delivery) return handlers.onMessage(delivery, at);
     }
-    const frame = JSON.parse(text) as { type: string; seq?: number; message?: Delivery; clientId?: string; code?: string };
+    const frame = JSON.parse(text) as { type: string; seq?: number; message?: Delivery; messages?: Delivery[]; acks?: Ack[]; clientId?: string; code?: string };
     switch (frame.type) {
       case "message":
         return handlers.onMessage?.(frame.message!, at);
+      case "messages":
+        for (const message of frame.messages!) handlers.onMessage?.(message, at);
+        return;
       case "ack":
         return handlers.onAck?.({ clientId: frame.clientId, seq: frame.seq! }, at);
+      case "acks":
+        for (const ack of frame.acks!) handlers.onAck?.(ack, at);
+        return;
       case "welcome":
         return welcomed(frame.seq ?? 0);
       case "error":

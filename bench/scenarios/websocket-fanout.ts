@@ -34,6 +34,8 @@ export interface FanoutParams {
   openConcurrency: number;
   /** 1: ours' sockets go straight to the workerd that runs the rooms, not through wrangler dev's proxy (see lib/direct.ts). */
   direct: number;
+  /** 1: ours' sockets connect with `batch=1` and take coalesced frames (SPEC §4); the baselines are unchanged. */
+  batch: number;
 }
 
 const SYSTEMS: TargetKey[] = ["ours", "socketio", "ws"];
@@ -47,14 +49,21 @@ export interface FanoutSize {
   inQuick: boolean;
   /** A capacity test (see Scenario.saturates): 100 events/s to 1,000 sockets is more than 2 shared cores carry for any of the three. */
   saturates: boolean;
+  /** ours' sockets opt in to coalesced frames (`batch=1`): the scenario's id ends in `-batch`. */
+  batch?: boolean;
 }
 
-export function websocketFanout({ sockets, rate, runs, inQuick, saturates }: FanoutSize): Scenario<FanoutParams> {
+export function websocketFanout({ sockets, rate, runs, inQuick, saturates, batch = false }: FanoutSize): Scenario<FanoutParams> {
+  const batchParam = batch ? 1 : 0;
   return {
-    id: `ws-fanout-${sockets}x${rate}`,
-    title: (p) => `WebSocket fan-out, ${p.sockets.toLocaleString("en-US")} sockets, ${p.rate} events/s for ${p.seconds} s${p.direct ? ", no dev proxy" : ""}`,
+    id: `ws-fanout-${sockets}x${rate}${batch ? "-batch" : ""}`,
+    title: (p) => `WebSocket fan-out, ${p.sockets.toLocaleString("en-US")} sockets, ${p.rate} events/s for ${p.seconds} s${p.batch ? ", batch=1" : ""}${p.direct ? ", no dev proxy" : ""}`,
     series: [
-      { key: "ours", label: "ours", description: "hibernatable WebSockets in one room; each event notified over HTTP, stored in the room's SQLite, fanned out, then copied to D1" },
+      {
+        key: "ours",
+        label: "ours",
+        description: `hibernatable WebSockets in one room${batch ? " that opted in to coalesced frames (batch=1)" : ""}; each event notified over HTTP, stored in the room's SQLite, fanned out, then copied to D1`,
+      },
       { key: "socketio", label: "Socket.io 4", description: "Socket.io 4.8 room broadcast (io.to(room).emit) from an HTTP notify, in memory" },
       { key: "ws", label: "raw ws", description: "ws 8 broadcast of one pre-serialized frame from an HTTP notify, in memory" },
     ],
@@ -72,18 +81,18 @@ export function websocketFanout({ sockets, rate, runs, inQuick, saturates }: Fan
     params: (mode) =>
       mode === "quick"
         ? inQuick
-          ? { sockets: Math.min(sockets, 50), rate: 20, seconds: 1, drainTimeoutMs: 10_000, openConcurrency: 25, direct: 0 }
+          ? { sockets: Math.min(sockets, 50), rate: 20, seconds: 1, drainTimeoutMs: 10_000, openConcurrency: 25, direct: 0, batch: batchParam }
           : undefined
-        : { sockets, rate, seconds: 20, drainTimeoutMs: 15_000, openConcurrency: 50, direct: 0 },
+        : { sockets, rate, seconds: 20, drainTimeoutMs: 15_000, openConcurrency: 50, direct: 0, batch: batchParam },
 
     async warmup(ctx, params) {
-      const targets = targetsFor(ctx, { direct: params.direct === 1 });
+      const targets = targetsFor(ctx, { direct: params.direct === 1, batch: params.batch === 1 });
       const small = { ...params, sockets: Math.min(params.sockets, 100), rate: Math.min(params.rate, 20), seconds: 1 };
       for (const key of SYSTEMS) await fanoutRun(ctx, targets[key], small, `bench-fanout-warm-${key}`);
     },
 
     async run(ctx, params, runIndex) {
-      const targets = targetsFor(ctx, { direct: params.direct === 1 });
+      const targets = targetsFor(ctx, { direct: params.direct === 1, batch: params.batch === 1 });
       const result: Record<string, SeriesRun> = {};
       for (let k = 0; k < SYSTEMS.length && !ctx.signal.aborted; k++) {
         const key = SYSTEMS[(k + runIndex) % SYSTEMS.length]!;

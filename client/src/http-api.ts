@@ -105,6 +105,8 @@ export class HttpApi {
     const base = route === "/ws" ? this.#roomPath.replace(/^http/, "ws") : this.#roomPath;
     const params = new URLSearchParams({ token: this.tokens.current });
     if (after !== undefined) params.set("after", String(after));
+    // The WebSocket transport reads coalesced `messages` and `acks` frames (SPEC §4).
+    if (route === "/ws") params.set("batch", "1");
     return `${base}${route}?${params}`;
   }
 }

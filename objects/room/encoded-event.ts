@@ -8,10 +8,14 @@ import type { Envelope } from "../../protocol/envelope";
 import { roomEventFrame } from "../../protocol/pusher-socket";
 import { utf8Length } from "./utf8-length";
 
+/** `{"type":"message","message":` and `}`: ASCII, so its length is its size. */
+const WS_FRAME_OVERHEAD = `{"type":"message","message":}`.length;
+
 export class EncodedEvent {
   #envelope?: Envelope;
   #wsFrame?: string;
   #wsFrameBytes?: number;
+  #jsonBytes?: number;
   #sseFrame?: string;
   #pusherFrame?: string;
 
@@ -42,7 +46,12 @@ export class EncodedEvent {
 
   /** The WebSocket frame's UTF-8 size, counted once and only when a socket that acknowledges needs it (AckWindow). */
   get wsFrameBytes(): number {
-    return (this.#wsFrameBytes ??= utf8Length(this.wsFrame));
+    return (this.#wsFrameBytes ??= this.jsonBytes + WS_FRAME_OVERHEAD);
+  }
+
+  /** The envelope's UTF-8 size, counted once (coalesced frames are bounded by it, see EventRun). */
+  get jsonBytes(): number {
+    return (this.#jsonBytes ??= utf8Length(this.json));
   }
 
   /** One SSE event: `id:`, `event: message`, `data:`. */

@@ -3,24 +3,42 @@
  * publish loop. Also the single replay path: a subscriber that arrives with a
  * resume cursor is given the events it missed (from the tail or D1) and then
  * goes live, with no gap and no repeat, whatever its transport.
+ *
+ * Coalesced fan-out: published events are queued and handed out in flushes
+ * (StreamFlush's timing). A lone event on a quiet room is flushed at the end
+ * of the turn that accepted it, so it goes out at once, as before; events
+ * accepted in the same turn (a batch publish, a burst of socket frames)
+ * travel together; and while the room is busy (it flushed within the last
+ * few ms) the flush waits for a timer, gathering what every concurrent call
+ * accepted meanwhile. Each subscriber then gets one EventRun per flush with
+ * everything it has not seen, and its transport decides how many frames
+ * that makes (docs/architecture.md, "Coalesced fan-out").
  */
 import type { EncodedEvent } from "./encoded-event";
 import type { EncodedSignal } from "./encoded-signal";
+import { EventRun } from "./event-run";
 import type { Presence } from "./presence";
 import type { RoomHistory } from "./room-history";
 import type { RoomLog } from "./room-log";
+import type { Flushable, StreamFlush } from "./stream-flush";
 import type { Subscriber } from "./subscriber";
 
 /** Events read per step while replaying from D1. */
 const REPLAY_PAGE = 500;
 
-export class Hub {
+export class Hub implements Flushable {
   readonly #live = new Set<Subscriber>();
+  /** Accepted, not handed out yet; in seq order. */
+  #pending: EncodedEvent[] = [];
+  /** Run at the next flush before its events (a batch=1 socket's acks). */
+  #beforeFlush: (() => void)[] = [];
 
   constructor(
     private readonly log: RoomLog,
     private readonly history: RoomHistory,
     private readonly presence: Presence,
+    /** The room's flusher, shared with its SSE streams (one run writes both). */
+    private readonly flusher: StreamFlush,
   ) {}
 
   get size(): number {
@@ -81,17 +99,49 @@ export class Hub {
     if (subscriber.countsAsConnection) this.presence.disconnected(subscriber.user);
   }
 
-  /** Gives a newly accepted event to every live subscriber. */
+  /** Queues a newly accepted event for every live subscriber; the next flush hands it out. */
   publish(event: EncodedEvent): void {
+    if (this.#pending.push(event) === 1) this.flusher.mark(this);
+  }
+
+  /**
+   * Runs `task` at the next flush, before its events: a `batch=1` socket's
+   * acks ride the same flush as the events they acknowledge, so the sends
+   * accepted while the room is busy are answered together.
+   */
+  beforeNextFlush(task: () => void): void {
+    this.#beforeFlush.push(task);
+    this.flusher.mark(this);
+  }
+
+  /**
+   * Runs the queued tasks (acks), then hands every queued event to every
+   * live subscriber: each gets one run of what it has not seen. Runs are shared by the subscribers that start at
+   * the same event, so their frames are built once.
+   */
+  flush(): void {
+    const tasks = this.#beforeFlush;
+    if (tasks.length > 0) {
+      this.#beforeFlush = [];
+      for (const task of tasks) task();
+    }
+    const events = this.#pending;
+    if (events.length === 0) return;
+    this.#pending = [];
+    const runs = new Map<number, EventRun>();
     for (const subscriber of this.#live) {
-      if (subscriber.cursor >= event.seq) continue;
-      subscriber.cursor = event.seq;
-      if (!subscriber.deliver(event)) this.detach(subscriber);
+      const start = firstAfter(events, subscriber.cursor);
+      if (start === events.length) continue;
+      let run = runs.get(start);
+      if (!run) runs.set(start, (run = new EventRun(start === 0 ? events : events.slice(start))));
+      subscriber.cursor = run.lastSeq;
+      if (!subscriber.deliver(run)) this.detach(subscriber);
     }
   }
 
-  /** Gives an ephemeral signal to every live subscriber but the excluded user. */
+  /** Gives an ephemeral signal to every live subscriber but the excluded user, after the events queued before it. */
   signal(signal: EncodedSignal): void {
+    this.flush();
     for (const subscriber of this.#live) {
       if (subscriber.user.id !== signal.exceptUserId) subscriber.signal(signal);
     }
@@ -103,10 +153,14 @@ export class Hub {
    * read again from the cursor). true: all given.
    */
   #deliverAll(subscriber: Subscriber, events: EncodedEvent[]): boolean | Promise<void> {
-    for (const event of events) {
-      if (event.seq <= subscriber.cursor) continue;
-      subscriber.cursor = event.seq;
-      if (!subscriber.deliver(event)) return false;
+    const start = firstAfter(events, subscriber.cursor);
+    if (start === events.length) return true;
+    // One frame at a time, so a replay that must wait for its client stops within a frame of the point.
+    const rest = events.slice(start);
+    const runs = subscriber.coalesces ? new EventRun(rest).chunks() : rest.map((event) => new EventRun([event]));
+    for (const run of runs) {
+      subscriber.cursor = run.lastSeq;
+      if (!subscriber.deliver(run)) return false;
       const wait = subscriber.drained?.();
       if (wait) return wait;
     }
@@ -122,4 +176,11 @@ export class Hub {
   #drop(subscriber: Subscriber): void {
     if (subscriber.countsAsConnection) this.presence.disconnected(subscriber.user);
   }
+}
+
+/** The index of the first event with a seq beyond `cursor` (events are in seq order; live subscribers are almost always at 0). */
+function firstAfter(events: readonly EncodedEvent[], cursor: number): number {
+  let i = 0;
+  while (i < events.length && events[i]!.seq <= cursor) i++;
+  return i;
 }

@@ -7,6 +7,7 @@
  */
 import type { UserRef } from "../../protocol/envelope";
 import type { EncodedEvent } from "./encoded-event";
+import type { EventRun } from "./event-run";
 import type { Subscriber } from "./subscriber";
 
 export class LongPollSubscriber implements Subscriber {
@@ -34,15 +35,18 @@ export class LongPollSubscriber implements Subscriber {
     signal?.addEventListener("abort", () => this.#finish(), { once: true });
   }
 
-  deliver(event: EncodedEvent): boolean {
+  deliver(run: EventRun): boolean {
     if (this.#done) return false;
-    this.#events.push(event);
-    if (this.#events.length >= this.limit) {
-      this.#finish();
-      return false;
+    const first = this.#events.length === 0;
+    for (const event of run.events) {
+      this.#events.push(event);
+      if (this.#events.length >= this.limit) {
+        this.#finish();
+        return false;
+      }
     }
     // Answer at the end of this turn, so events published together travel together.
-    if (this.#events.length === 1) queueMicrotask(() => this.#finish());
+    if (first) queueMicrotask(() => this.#finish());
     return true;
   }
 

@@ -17,8 +17,8 @@
  */
 import type { UserRef } from "../../protocol/envelope";
 import type { HubDeliverOptions, PusherDelivery } from "../pusher/hub-api";
-import type { EncodedEvent } from "./encoded-event";
 import type { EncodedSignal } from "./encoded-signal";
+import type { EventRun } from "./event-run";
 import type { Subscriber } from "./subscriber";
 
 /** Most deliveries, and characters, one RPC carries. */
@@ -57,10 +57,13 @@ export class PusherHubSubscriber implements Subscriber {
     this.user = { id: `\u0000${hubName}`, name: hubName };
   }
 
-  deliver(event: EncodedEvent): boolean {
-    const delivery: PusherDelivery = { frame: event.pusherFrame };
-    if (event.exceptSocketId !== undefined) delivery.exceptSocketId = event.exceptSocketId;
-    this.push(delivery);
+  /** One delivery per event (the Pusher protocol has no frame for several); the queue still makes one call per round trip. */
+  deliver(run: EventRun): boolean {
+    for (const event of run.events) {
+      const delivery: PusherDelivery = { frame: event.pusherFrame };
+      if (event.exceptSocketId !== undefined) delivery.exceptSocketId = event.exceptSocketId;
+      this.push(delivery);
+    }
     return !this.closed;
   }
 

@@ -23,6 +23,8 @@ export interface StreamCall extends Caller {
   /** Milliseconds to hold a long-poll (already clamped). */
   waitMs?: number;
   limit?: number;
+  /** WebSocket: the client takes coalesced frames (`batch=1`). */
+  batch?: boolean;
   /** Legacy API: also answer each event's sender role and the caller's last-read seq. */
   withSenderRoles?: boolean;
 }

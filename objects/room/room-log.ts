@@ -42,6 +42,17 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at);
 `;
 
+/**
+ * Several events in one statement: `[seq, json, sender_role]` rows travel as
+ * one JSON array, unpacked by json_each (as D1Store does for D1), so a batch
+ * costs the same few statements whatever its size. The envelope goes in as a
+ * JSON string and comes out as exactly that text.
+ */
+const INSERT_EVENTS = `INSERT INTO events (seq, json, sender_role, accepted_at)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), ?2 FROM json_each(?1)`;
+const INSERT_IDEMPOTENCY = `INSERT OR REPLACE INTO idempotency (key, seq, json, created_at)
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), ?2 FROM json_each(?1)`;
+
 type EventRow = { seq: number; json: string; sender_role: string | null };
 const toEvent = (row: EventRow) => new EncodedEvent(row.seq, row.json, undefined, row.sender_role);
 
@@ -96,31 +107,37 @@ export class RoomLog {
 
   /** Assigns the next seq and stores the event; one SQLite transaction. */
   append(input: NewEvent, now: number): EncodedEvent {
+    return this.appendAll([input], now)[0]!;
+  }
+
+  /**
+   * Assigns consecutive seqs to `inputs` and stores them all in one SQLite
+   * transaction (one or two statements for any number): all of them or, if
+   * a write fails, none (and no seq is used).
+   */
+  appendAll(inputs: readonly NewEvent[], now: number): EncodedEvent[] {
     const room = this.#room;
     if (!room) throw new Error("room name unknown: setRoom must be called before append");
-    const seq = this.#lastSeq + 1;
-    const envelope: Envelope = makeEnvelope({
-      room,
-      seq,
-      id: crypto.randomUUID(),
-      event: input.event,
-      from: input.from,
-      data: input.data,
-      ts: new Date(now).toISOString(),
-      clientId: input.clientId,
+    const ts = new Date(now).toISOString();
+    const events = inputs.map((input, i) => {
+      const seq = this.#lastSeq + 1 + i;
+      const envelope: Envelope = makeEnvelope({ room, seq, id: crypto.randomUUID(), event: input.event, from: input.from, data: input.data, ts, clientId: input.clientId });
+      return new EncodedEvent(seq, JSON.stringify(envelope), envelope, input.senderRole ?? null, input.exceptSocketId);
     });
-    const json = JSON.stringify(envelope);
+    const sql = this.storage.sql;
     this.storage.transactionSync(() => {
-      this.storage.sql.exec("INSERT INTO events (seq, json, sender_role, accepted_at) VALUES (?, ?, ?, ?)", seq, json, input.senderRole ?? null, now);
-      if (input.idempotencyKey) {
-        this.storage.sql.exec(
-          "INSERT OR REPLACE INTO idempotency (key, seq, json, created_at) VALUES (?, ?, ?, ?)",
-          input.idempotencyKey, seq, json, now,
-        );
+      if (inputs.length === 1) {
+        const [input, { seq, json }] = [inputs[0]!, events[0]!];
+        sql.exec("INSERT INTO events (seq, json, sender_role, accepted_at) VALUES (?, ?, ?, ?)", seq, json, input.senderRole ?? null, now);
+        if (input.idempotencyKey) sql.exec("INSERT OR REPLACE INTO idempotency (key, seq, json, created_at) VALUES (?, ?, ?, ?)", input.idempotencyKey, seq, json, now);
+        return;
       }
+      sql.exec(INSERT_EVENTS, JSON.stringify(events.map((event, i) => [event.seq, event.json, inputs[i]!.senderRole ?? null])), now);
+      const keyed = inputs.flatMap((input, i) => (input.idempotencyKey ? [[input.idempotencyKey, events[i]!.seq, events[i]!.json]] : []));
+      if (keyed.length > 0) sql.exec(INSERT_IDEMPOTENCY, JSON.stringify(keyed), now);
     });
-    this.#lastSeq = seq;
-    return new EncodedEvent(seq, json, envelope, input.senderRole ?? null, input.exceptSocketId);
+    this.#lastSeq += inputs.length;
+    return events;
   }
 
   /**

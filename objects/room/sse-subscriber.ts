@@ -15,8 +15,8 @@
  * signal) goes out as one write (StreamFlush).
  */
 import type { UserRef } from "../../protocol/envelope";
-import type { EncodedEvent } from "./encoded-event";
 import type { EncodedSignal } from "./encoded-signal";
+import type { EventRun } from "./event-run";
 import type { Flushable, StreamFlush } from "./stream-flush";
 import type { Subscriber } from "./subscriber";
 import { utf8Length } from "./utf8-length";
@@ -69,8 +69,10 @@ export class SseSubscriber implements Subscriber, Flushable {
     this.write(`retry: ${retryMs}\n\n`);
   }
 
-  deliver(event: EncodedEvent): boolean {
-    this.write(event.sseFrame);
+  deliver(run: EventRun): boolean {
+    let text = "";
+    for (const event of run.events) text += event.sseFrame;
+    this.write(text);
     return !this.#closed;
   }
 

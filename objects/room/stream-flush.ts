@@ -1,8 +1,10 @@
 /**
- * One write per stream per moment: the room's SSE streams queue what they are
- * given, and this flushes every stream that has something queued in one timer
- * callback (`setTimeout(0)`), after the events of the current moment have all
- * been published.
+ * One write per stream per moment: the room's Hub and SSE streams queue what
+ * they are given, and this flushes every one that has something queued in one
+ * timer callback (`setTimeout(0)`), after the events of the current moment
+ * have all been accepted. The Hub is flushed like a stream (its queue is the
+ * room's accepted events, see hub.ts), so the SSE writes its flush causes
+ * leave in the same run.
  *
  * In workerd every write to a response stream costs far more than the bytes:
  * it waits for the output gate (the event must be durable first), then
@@ -31,21 +33,34 @@ const BUSY_MS = 50;
 export class StreamFlush {
   #dirty = new Set<Flushable>();
   #lastFlush = -Infinity;
+  #running = false;
 
   /** Queues `stream` for the next flush; the first of a moment schedules it. */
   mark(stream: Flushable): void {
-    if (this.#dirty.size === 0) {
+    if (this.#dirty.size === 0 && !this.#running) {
       if (Date.now() - this.#lastFlush < BUSY_MS) setTimeout(() => this.#run(), 0);
       else queueMicrotask(() => this.#run());
     }
     this.#dirty.add(stream);
   }
 
+  /**
+   * Flushes everything marked, including what is marked while flushing: the
+   * Hub's flush hands events to the SSE streams, which then go out in the
+   * same run rather than a timer later.
+   */
   #run(): void {
     if (this.#dirty.size === 0) return;
     this.#lastFlush = Date.now();
-    const streams = this.#dirty;
-    this.#dirty = new Set();
-    for (const stream of streams) stream.flush();
+    this.#running = true;
+    try {
+      while (this.#dirty.size > 0) {
+        const streams = this.#dirty;
+        this.#dirty = new Set();
+        for (const stream of streams) stream.flush();
+      }
+    } finally {
+      this.#running = false;
+    }
   }
 }

@@ -6,8 +6,8 @@
  * them the same way; each kind only decides how to put bytes on its wire.
  */
 import type { UserRef } from "../../protocol/envelope";
-import type { EncodedEvent } from "./encoded-event";
 import type { EncodedSignal } from "./encoded-signal";
+import type { EventRun } from "./event-run";
 
 export type TransportKind = "websocket" | "sse" | "longpoll" | "pusher";
 
@@ -16,13 +16,21 @@ export interface Subscriber {
   readonly user: UserRef;
   /** Highest seq this subscriber has been given. The Hub never gives it one twice. */
   cursor: number;
+  /**
+   * Puts several events in one frame (a `batch=1` WebSocket): a replay
+   * hands it frame-sized runs. Others are replayed one event at a time, so
+   * a replay that must wait for its client (`drained`) stops right there.
+   */
+  readonly coalesces?: boolean;
   /** Counts toward presence (a held long-poll does; see Presence). */
   readonly countsAsConnection: boolean;
   /**
-   * Puts one event on the wire. Returns false when the subscriber is done
-   * (a long-poll that answered, a stream that broke) and must be removed.
+   * Puts consecutive events on the wire, all past the cursor, in as few
+   * writes as the transport allows (EventRun). Returns false when the
+   * subscriber is done (a long-poll that answered, a stream that broke) and
+   * must be removed.
    */
-  deliver(event: EncodedEvent): boolean;
+  deliver(run: EventRun): boolean;
   /** Puts an ephemeral signal on the wire (presence, typing, read). */
   signal(signal: EncodedSignal): void;
   /** Ends the subscription from the server side. */

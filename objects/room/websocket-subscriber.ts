@@ -9,12 +9,20 @@
  * closes it with 1013 and it resumes with `?after=`, and a replay to it
  * waits for its acks instead of running ahead. A socket that never acks is
  * sent to exactly as before, with nothing counted or allocated per event.
+ *
+ * Coalesced frames (docs/api.md, `batch=1`): a socket that opted in gets
+ * each run the Hub hands it as few `messages` frames as EventRun's bounds
+ * allow, and the acks of its sends accepted before one fan-out as one
+ * `acks` frame.
+ * Flow control counts those frames in bytes like any other, each
+ * acknowledged by the seq of its last event. Other sockets get one
+ * `message` frame per event and one `ack` per send.
  */
 import type { UserRef } from "../../protocol/envelope";
-import type { ServerFrame } from "../../protocol/frames";
+import type { AckItem, ServerFrame } from "../../protocol/frames";
 import { AckWindow } from "./ack-window";
-import type { EncodedEvent } from "./encoded-event";
 import type { EncodedSignal } from "./encoded-signal";
+import type { EventRun } from "./event-run";
 import type { Subscriber } from "./subscriber";
 import { utf8Length } from "./utf8-length";
 
@@ -35,6 +43,8 @@ export interface SocketAttachment {
   role?: string;
   /** Set by the socket's first `ack` frame (it takes part in flow control); written once, never per ack. */
   acks?: true;
+  /** Connected with `batch=1`: takes coalesced `messages` and `acks` frames. */
+  batch?: true;
 }
 
 /** What all of a room's sockets share; built once per wake. */
@@ -43,6 +53,8 @@ export interface SocketPolicy {
   readonly maxUnackedBytes: number;
   /** The room closed this socket for falling behind: the Hub forgets it (the close handshake may never finish). */
   dropped(subscriber: WebSocketSubscriber, unackedBytes: number): void;
+  /** Runs `task` at the room's next fan-out, before its events (Hub.beforeNextFlush). */
+  atNextFanOut(task: () => void): void;
 }
 
 export class WebSocketSubscriber implements Subscriber {
@@ -54,6 +66,8 @@ export class WebSocketSubscriber implements Subscriber {
   #closed = false;
   /** A replay waiting for the client's acks (see `drained`). */
   #replayWaiters?: (() => void)[];
+  /** batch=1: acks of accepted sends, sent as one frame at the room's next fan-out or before anything else. */
+  #acks: AckItem[] = [];
 
   constructor(
     readonly socket: WebSocket,
@@ -68,29 +82,59 @@ export class WebSocketSubscriber implements Subscriber {
     return this.attachment.user;
   }
 
+  get coalesces(): boolean {
+    return this.attachment.batch === true;
+  }
+
   /** True once the socket closed, whichever side closed it. */
   get closed(): boolean {
     return this.#closed;
   }
 
-  deliver(event: EncodedEvent): boolean {
-    if (!this.#send(event.wsFrame)) return false;
-    this.#window?.sentEvent(event.seq, event.wsFrameBytes);
-    return this.#keepingUp();
+  deliver(run: EventRun): boolean {
+    this.#flushAcks();
+    if (this.attachment.batch) {
+      for (const frame of run.batchFrames) {
+        if (!this.#sendEvents(frame.text, frame.lastSeq, frame.bytes)) return false;
+      }
+      return true;
+    }
+    for (const event of run.events) {
+      if (!this.#sendEvents(event.wsFrame, event.seq, event.wsFrameBytes)) return false;
+    }
+    return true;
   }
 
   signal(signal: EncodedSignal): void {
+    this.#flushAcks();
     if (!this.#send(signal.wsFrame)) return;
     this.#window?.sentOther(signal.wsFrameBytes);
     this.#keepingUp();
   }
 
-  /** Sends a frame meant for this socket alone (welcome, ack, error, pong). */
+  /** Sends a frame meant for this socket alone (welcome, ack, error, pong), after any acks it is holding. */
   sendFrame(frame: ServerFrame): boolean {
+    this.#flushAcks();
     const text = JSON.stringify(frame);
     if (!this.#send(text)) return false;
     this.#window?.sentOther(utf8Length(text));
     return this.#keepingUp();
+  }
+
+  /**
+   * Answers an accepted send: at once with an `ack` frame, or, on a
+   * `batch=1` socket, gathered with the other sends accepted before the
+   * room's next fan-out (the frames of a burst, or of a busy moment) into
+   * one `acks` frame, sent with that fan-out ahead of the events, or before
+   * anything else this socket is sent, so answers keep the order of the
+   * frames they answer.
+   */
+  accepted(ack: AckItem): void {
+    if (!this.attachment.batch) {
+      this.sendFrame({ type: "ack", ...ack });
+      return;
+    }
+    if (this.#acks.push(ack) === 1) this.policy.atNextFanOut(() => this.#flushAcks());
   }
 
   /**
@@ -138,6 +182,20 @@ export class WebSocketSubscriber implements Subscriber {
     if (this.#closed) return;
     this.#closed = true;
     this.#wakeReplay();
+  }
+
+  #flushAcks(): void {
+    const acks = this.#acks;
+    if (acks.length === 0) return;
+    this.#acks = [];
+    this.sendFrame(acks.length === 1 ? { type: "ack", ...acks[0]! } : { type: "acks", acks });
+  }
+
+  /** An event frame: sent, counted against the window, and checked against the cap. */
+  #sendEvents(text: string, lastSeq: number, bytes: number): boolean {
+    if (!this.#send(text)) return false;
+    this.#window?.sentEvent(lastSeq, bytes);
+    return this.#keepingUp();
   }
 
   #send(text: string): boolean {

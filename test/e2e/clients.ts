@@ -55,8 +55,9 @@ export class WsClient {
     }
   }
 
+  /** Every envelope received, from `message` frames and coalesced `messages` frames (batch=1). */
   messages(): any[] {
-    return this.frames.filter((f) => f?.type === "message").map((f) => f.message);
+    return this.frames.flatMap((f) => (f?.type === "message" ? [f.message] : f?.type === "messages" ? f.messages : []));
   }
 
   untilMessages(n: number): Promise<any[]> {

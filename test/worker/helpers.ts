@@ -64,8 +64,9 @@ export class TestSocket {
     return new Promise((resolve) => this.#waiters.push({ match: (f) => (match(f) ? (this.frames.splice(this.frames.indexOf(f), 1), true) : false), resolve }));
   }
 
+  /** Every envelope received so far, from `message` frames and coalesced `messages` frames (batch=1). */
   messages(): any[] {
-    return this.frames.filter((f) => f?.type === "message").map((f) => f.message);
+    return this.frames.flatMap((f) => (f?.type === "message" ? [f.message] : f?.type === "messages" ? f.messages : []));
   }
 
   /** Waits until `n` message frames have arrived in total. */

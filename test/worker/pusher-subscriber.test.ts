@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import type { HubDeliverOptions, PusherDelivery } from "../../objects/pusher/hub-api";
 import { EncodedEvent } from "../../objects/room/encoded-event";
+import { EventRun } from "../../objects/room/event-run";
 import { MAX_QUEUED_CHARS, PusherHubSubscriber } from "../../objects/room/pusher-subscriber";
 
 interface Call {
@@ -55,7 +56,7 @@ describe("PusherHubSubscriber", () => {
     const subscriber = new PusherHubSubscriber("pusher-hub:0", hub.send, () => undefined, () => {});
     const envelope = { room: "private-a", seq: 1, id: "x", event: "shipped", from: { id: "u1", name: "U" }, data: { n: 1 }, ts: "2026-01-01T00:00:00.000Z" };
     const event = new EncodedEvent(1, JSON.stringify(envelope), envelope, null, "1.2");
-    subscriber.deliver(event);
+    subscriber.deliver(new EventRun([event]));
     const call = await hub.untilCalls(1);
     expect(call.deliveries).toEqual([{ frame: event.pusherFrame, exceptSocketId: "1.2" }]);
     expect(JSON.parse(event.pusherFrame)).toEqual({ event: "shipped", channel: "private-a", data: '{"n":1}', user_id: "u1" });

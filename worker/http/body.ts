@@ -33,6 +33,11 @@ export function parseJsonBytes<S extends v.GenericSchema>(bytes: Uint8Array, sch
   } catch {
     throw new ApiError("invalid_body", "body is not valid JSON");
   }
+  return validateBody(value, schema);
+}
+
+/** A parsed body checked against the schema: `400 invalid_body` naming the first failing field. */
+export function validateBody<S extends v.GenericSchema>(value: unknown, schema: S): v.InferOutput<S> {
   const result = v.safeParse(schema, value);
   if (!result.success) throw new ApiError("invalid_body", describeIssues(result.issues));
   return result.output;

@@ -2,21 +2,37 @@
  * Server-side triggers (SPEC §5): publish an event to one room or to many,
  * authenticated by NOTIFY_SECRET. Also the room status route operators use.
  */
-import { batchNotifyBodySchema, notifyBodySchema } from "../../protocol/schemas";
-import type { AcceptedMessage } from "../../objects/ChatRoom";
+import * as v from "valibot";
+import { batchNotifyBodySchema, MAX_NOTIFY_EVENTS, notifyBodySchema, notifyEventsBodySchema } from "../../protocol/schemas";
+import type { AcceptedMessage, AcceptedMessages } from "../../objects/ChatRoom";
 import type { Envelope } from "../../protocol/envelope";
 import { authenticateTrigger } from "../auth/notify-secret";
-import { readJsonBody } from "../http/body";
-import { json } from "../http/errors";
+import { parseJsonBytes, readCappedBytes, readJsonBody, requireJsonContentType, validateBody } from "../http/body";
+import { ApiError, json } from "../http/errors";
 import { requireRoomId, roomIdFrom, roomStub, unwrap } from "../rooms";
 import { bodyLimit, type RouteHandler } from "./context";
 
+/**
+ * One event (`{"event",…}` → `{"message"}`), or many into this room
+ * (`{"events":[…]}` → `{"messages":[…]}`, SPEC §5): every item is
+ * validated here, a bad one named by its index, before the room sees any.
+ */
 export const notifyRoom: RouteHandler = async (request, env) => {
   const room = roomIdFrom(request.params.room);
   await authenticateTrigger(request, env);
-  const body = await readJsonBody(request, notifyBodySchema, bodyLimit(env));
-  const { created, message } = unwrap<AcceptedMessage>(await roomStub(env, room).notify(room, body));
-  return json({ message }, created ? 202 : 200);
+  requireJsonContentType(request);
+  const single = bodyLimit(env);
+  const bytes = await readCappedBytes(request, single * MAX_NOTIFY_EVENTS);
+  const body = parseJsonBytes(bytes, v.unknown());
+  if (typeof body !== "object" || body === null || !("events" in body)) {
+    // One event keeps its own cap; only a batch may be larger.
+    if (bytes.byteLength > single) throw new ApiError("payload_too_large", `request body is larger than ${single} bytes`);
+    const { created, message } = unwrap<AcceptedMessage>(await roomStub(env, room).notify(room, validateBody(body, notifyBodySchema)));
+    return json({ message }, created ? 202 : 200);
+  }
+  const { events } = validateBody(body, notifyEventsBodySchema);
+  const { created, messages } = unwrap<AcceptedMessages>(await roomStub(env, room).notifyMany(room, events));
+  return json({ messages }, created ? 202 : 200);
 };
 
 /** One event to up to 100 rooms; answers with each room's envelope, in the order given. */

@@ -13,7 +13,7 @@
  * over the Pusher protocol) comes from worker/pusher/channels.ts.
  */
 import * as v from "valibot";
-import type { AcceptedMessage } from "../../objects/ChatRoom";
+import type { AcceptedMessage, AcceptedMessages } from "../../objects/ChatRoom";
 import { PUSHER_MAX_EVENT_BYTES, pusherChannelKind, userChannel, userIdOfChannel, type PusherTrigger } from "../../protocol/pusher";
 import {
   pusherBatchBodySchema,
@@ -80,7 +80,8 @@ export const terminatePusherUser: RouteHandler = async (request, env) => {
 
 /**
  * `POST /apps/:id/batch_events`: 1–10 events. All are checked before any is
- * delivered; events for the same channel enter it in the order given,
+ * delivered; the events for one channel enter its room in one call, in the
+ * order given, in one transaction and one fan-out (as a batch notify does),
  * different channels in parallel.
  */
 export const triggerPusherBatch: RouteHandler = async (request, env) => {
@@ -98,7 +99,9 @@ export const triggerPusherBatch: RouteHandler = async (request, env) => {
   }
   await Promise.all(
     [...byChannel].map(async ([channel, events]) => {
-      for (const event of events) await deliver(env, channel, toTrigger(event));
+      // A user channel's events are live only (sendToUser): one by one, in order. A room's enter its log together.
+      if (userIdOfChannel(channel) !== undefined) for (const event of events) await deliver(env, channel, toTrigger(event));
+      else unwrap<AcceptedMessages>(await roomStub(env, channel).pusherTriggerMany(channel, events.map(toTrigger)));
     }),
   );
   if (!batch.some((event) => event.info)) return json({});

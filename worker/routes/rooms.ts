@@ -37,7 +37,9 @@ export const openWebSocket: RouteHandler = async (request, env) => {
   checkWebSocketOrigin(request, env);
   const { url, caller } = await roomRequest(request, env);
   const query = parseQuery(url, roomQuerySchema);
-  return forwardStream(env, "/ws", streamCall(caller, { after: query.after }, env), request);
+  const call = streamCall(caller, { after: query.after }, env);
+  if (query.batch === "1") call.batch = true;
+  return forwardStream(env, "/ws", call, request);
 };
 
 export const openEventStream: RouteHandler = async (request, env) => {

@@ -10,7 +10,13 @@
  * it in to the server's flow control: fall too far behind and the server
  * closes the socket with 1013, reported as `too_far_behind` so the Room
  * resumes at once from its cursor.
+ *
+ * It connects with `batch=1`: a busy room then sends several envelopes in
+ * one `messages` frame and several acks in one `acks` frame. They are
+ * handed on one at a time, exactly as single frames are, so the Room and
+ * its listeners see the same `message` events either way.
  */
+import type { Envelope } from "../../../protocol/envelope.js";
 import type { ServerFrame } from "../../../protocol/frames.js";
 import type { ClientFrame } from "../frames.js";
 import { RoomError } from "../errors.js";
@@ -120,16 +126,16 @@ export class WebSocketTransport implements Transport {
         this.events.opened(this, { seq: frame.seq, user: frame.user, presence: frame.presence });
         this.#startAcks(frame.seq);
         return;
-      case "message": {
-        this.events.envelope(this, frame.message);
-        if (this.#ended) return; // the Room dropped this connection (it skipped a seq)
-        const seq = frame.message.seq;
-        this.#acks?.processed(seq);
-        const replayDone = this.#replayEnd !== undefined && seq >= this.#replayEnd;
-        if (replayDone) this.#replayEnd = undefined;
-        this.#acks?.received(data.length, replayDone);
-        return;
-      }
+      case "message":
+        return this.#onEnvelopes([frame.message], data.length);
+      case "messages":
+        return this.#onEnvelopes(frame.messages, data.length);
+      case "acks":
+        for (const ack of frame.acks) {
+          this.events.reply(this, { type: "ack", ...ack });
+          if (this.#ended) return;
+        }
+        break;
       case "presence":
       case "typing":
       case "read":
@@ -143,6 +149,21 @@ export class WebSocketTransport implements Transport {
         break;
     }
     if (!this.#ended) this.#acks?.received(data.length);
+  }
+
+  /** Envelopes of one frame, in seq order; `bytes` is the frame's size, for the acknowledger. */
+  #onEnvelopes(envelopes: readonly Envelope[], bytes: number): void {
+    let replayDone = false;
+    for (const envelope of envelopes) {
+      this.events.envelope(this, envelope);
+      if (this.#ended) return; // the Room dropped this connection (it skipped a seq)
+      this.#acks?.processed(envelope.seq);
+      if (this.#replayEnd !== undefined && envelope.seq >= this.#replayEnd) {
+        this.#replayEnd = undefined;
+        replayDone = true;
+      }
+    }
+    this.#acks?.received(bytes, replayDone);
   }
 
   /**
