@@ -9,10 +9,13 @@
  * Screenshots go to test-output/ (and to docs/ with WIDGET_DOC_SCREENSHOTS=1).
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { EventEmitter } from "node:events";
 import { build } from "esbuild";
+import { SignJWT } from "jose";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postJson, tokenFor, WsClient } from "./clients";
@@ -34,6 +37,21 @@ const run = Date.now();
 /** Users whose token requests the host app answers with 503, and every token request's time, by user. */
 const failingTokens = new Set<string>();
 const tokenRequests = new Map<string, number[]>();
+const tokenRequested = new EventEmitter();
+
+/** Resolves once the host app has been asked for `user`'s token `count` times. */
+function tokenRequestsReach(user: string, count: number): Promise<number[]> {
+  return new Promise((resolve) => {
+    const check = () => {
+      const times = tokenRequests.get(user) ?? [];
+      if (times.length < count) return;
+      tokenRequested.off("request", check);
+      resolve(times);
+    };
+    tokenRequested.on("request", check);
+    check();
+  });
+}
 const pageErrors: string[] = [];
 
 /** The host app: a page with hostile CSS embedding the widget, its token endpoint, and the React page. */
@@ -42,12 +60,20 @@ async function hostApp(url: URL): Promise<HostResponse | undefined> {
   switch (url.pathname) {
     case "/token": {
       tokenRequests.set(user, [...(tokenRequests.get(user) ?? []), Date.now()]);
+      tokenRequested.emit("request");
       if (failingTokens.has(user)) return { status: 503, type: "application/json", body: '{"error":"down for maintenance"}' };
-      const token = await tokenFor(user, { rooms: ["*"], name: user[0]!.toUpperCase() + user.slice(1) });
+      const name = user[0]!.toUpperCase() + user.slice(1);
+      const ttl = Number(url.searchParams.get("ttl") ?? 3600);
+      const token = await new SignJWT({ name, rooms: ["*"] })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject(user)
+        .setIssuedAt()
+        .setExpirationTime(Math.floor(Date.now() / 1000) + ttl)
+        .sign(new TextEncoder().encode(DEFAULT_SECRETS.JWT_SECRET));
       return { type: "application/json", body: JSON.stringify({ token }) };
     }
     case "/widget.html":
-      return { type: "text/html", body: widgetPage(url.searchParams.get("room")!, user, url.searchParams.get("css") ?? "hostile") };
+      return { type: "text/html", body: widgetPage(url.searchParams.get("room")!, `/token?${new URLSearchParams({ user, ttl: url.searchParams.get("ttl") ?? "3600" })}`, url.searchParams.get("css") ?? "hostile") };
     case "/react.html":
       return { type: "text/html", body: '<!doctype html><html lang="en"><head><title>React host</title></head><body><div id="root"></div><script type="module" src="/react.js"></script></body></html>' };
     case "/react.js":
@@ -62,7 +88,7 @@ const SITE_CSS = `body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color:
   header { padding: 18px 48px; background: #fff; border-bottom: 1px solid #e3e6ec; font-weight: 700; font-size: 18px }
   main { max-width: 560px; padding: 40px 48px } h1 { font-size: 30px; margin: 0 0 12px } p { color: #555e70 }`;
 
-function widgetPage(room: string, user: string, css: string): string {
+function widgetPage(room: string, tokenUrl: string, css: string): string {
   return `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Host page</title><style>${css === "site" ? SITE_CSS : HOSTILE_CSS}</style>
@@ -79,7 +105,7 @@ function widgetPage(room: string, user: string, css: string): string {
 <body>
   <header>Acme Helpdesk</header>
   <main><h1>How can we help?</h1><p>Browse the guides, or ask us in the chat at the bottom right: a person answers during office hours.</p></main>
-  <rooms-chat room="${room}" token-url="/token?user=${user}" title="Support" accent="#0b7a6f"></rooms-chat>
+  <rooms-chat room="${room}" token-url="${tokenUrl}" title="Support" accent="#0b7a6f"></rooms-chat>
 </body>
 </html>`;
 }
@@ -88,7 +114,19 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get update && apt-get install -y chromium (.ci/run does this)`);
   const clientBuild = spawnSync(join(ROOT, "node_modules/.bin/node"), [join(ROOT, "client/build.mjs")], { cwd: ROOT, encoding: "utf8" });
   if (clientBuild.status !== 0) throw new Error(`client build failed:\n${clientBuild.stdout}\n${clientBuild.stderr}`);
-  const bundled = await build({ entryPoints: [join(import.meta.dirname, "fixtures/react-chat.ts")], bundle: true, format: "esm", write: false, define: { "process.env.NODE_ENV": '"development"' }, logLevel: "warning" });
+  // The app imports `@realtime-rooms/client/react` as an app would: resolved through client/package.json's exports.
+  const modules = mkdtempSync(join(tmpdir(), "rooms-react-app-"));
+  mkdirSync(join(modules, "@realtime-rooms"));
+  symlinkSync(join(ROOT, "client"), join(modules, "@realtime-rooms/client"));
+  const bundled = await build({
+    entryPoints: [join(import.meta.dirname, "fixtures/react-chat.ts")],
+    nodePaths: [modules],
+    bundle: true,
+    format: "esm",
+    write: false,
+    define: { "process.env.NODE_ENV": '"development"' }, // StrictMode double-invokes effects in development builds only
+    logLevel: "warning",
+  });
   reactBundle = bundled.outputFiles[0]!.text;
   mkdirSync(OUTPUT, { recursive: true });
   const [allowedPort, refusedPort] = [await freePort(), await freePort()];
@@ -332,6 +370,18 @@ describe("<rooms-chat> when things go wrong", () => {
     for (let i = 1; i < asked.length; i++) expect(asked[i]! - asked[i - 1]!).toBeGreaterThanOrEqual(500); // never a loop
     await page.context().close();
   });
+
+  it("asks the host app for a new token before the current one expires", async () => {
+    const ttlSeconds = 20;
+    const page = await open(`${allowedHost.url}/widget.html?room=widget-refresh-${run}&user=dan&ttl=${ttlSeconds}`);
+    await page.locator("rooms-chat #status[data-state=connected]").waitFor({ state: "attached" });
+    const [first, second] = await tokenRequestsReach("dan", 2);
+    // Due a fifth of the lifetime before expiry (16 s in): not early, and before the first token ran out.
+    expect(second! - first!).toBeGreaterThanOrEqual(10_000);
+    expect(second! - first!).toBeLessThan(ttlSeconds * 1000);
+    expect(await page.locator("rooms-chat #status").getAttribute("data-state")).toBe("connected");
+    await page.context().close();
+  }, 60_000);
 
   it("an origin not in CORS_ORIGINS: the panel says so, and the server refuses its WebSocket", async () => {
     const room = `widget-refused-${run}`;
