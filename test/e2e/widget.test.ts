@@ -53,6 +53,8 @@ function tokenRequestsReach(user: string, count: number): Promise<number[]> {
   });
 }
 const pageErrors: string[] = [];
+/** Written to test-output/, and copied to docs/ (docs/widget.md shows them) when WIDGET_DOC_SCREENSHOTS=1. */
+const DOC_SCREENSHOTS = ["widget-open.png", "widget-minimised.png", "widget-dark.png", "widget-refused-origin.png"];
 
 /** The host app: a page with hostile CSS embedding the widget, its token endpoint, and the React page. */
 async function hostApp(url: URL): Promise<HostResponse | undefined> {
@@ -138,6 +140,9 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  if (process.env.WIDGET_DOC_SCREENSHOTS === "1") {
+    for (const file of DOC_SCREENSHOTS) copyFileSync(join(OUTPUT, file), join(ROOT, "docs", file));
+  }
   await browser?.close();
   await Promise.all([server?.stop(), allowedHost?.close(), refusedHost?.close()]);
 });
@@ -335,9 +340,8 @@ describe("<rooms-chat> on a page of another origin", () => {
     await customer.locator("rooms-chat #typing", { hasText: "Sam is typing…" }).waitFor();
     await customer.locator("rooms-chat #input").blur();
     await customer.screenshot({ path: join(OUTPUT, "widget-open.png") });
-    if (process.env.WIDGET_DOC_SCREENSHOTS === "1") {
-      for (const file of ["widget-open.png", "widget-minimised.png"]) copyFileSync(join(OUTPUT, file), join(ROOT, "docs", file));
-    }
+    await customer.emulateMedia({ colorScheme: "dark" });
+    await customer.locator("rooms-chat #panel").screenshot({ path: join(OUTPUT, "widget-dark.png") });
     agent.close();
     await customer.context().close();
   });
@@ -393,7 +397,7 @@ describe("<rooms-chat> when things go wrong", () => {
     expect(await page.locator("rooms-chat #status-text").textContent()).toBe("Not allowed on this site");
     expect((await events(page, "status")).some((e) => e.detail.reason === "origin")).toBe(true);
     expect(tokenRequests.get("eve")).toBeUndefined(); // it did not even ask the host for a token
-    await page.screenshot({ path: join(OUTPUT, "widget-refused-origin.png") });
+    await page.locator("rooms-chat #panel").screenshot({ path: join(OUTPUT, "widget-refused-origin.png") });
 
     // The Origin check on WebSocket upgrades refuses this page too, whatever the widget does.
     const token = await tokenFor("eve");
