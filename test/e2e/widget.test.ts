@@ -294,6 +294,21 @@ describe("<rooms-chat> on a page of another origin", () => {
     await shownMessage(page, "Ping while you are away").waitFor();
   });
 
+  it("works from the keyboard: Escape minimises to the launcher, Enter opens it again with the cursor in the send box", async () => {
+    const focused = () => page.evaluate(() => document.querySelector("rooms-chat")!.shadowRoot!.activeElement?.id);
+    await page.locator("rooms-chat #input").focus();
+    await page.keyboard.press("Escape");
+    await page.locator("rooms-chat #panel").waitFor({ state: "hidden" });
+    expect(await focused()).toBe("launcher");
+    await page.keyboard.press("Enter");
+    await page.locator("rooms-chat #panel").waitFor();
+    expect(await focused()).toBe("input");
+    await page.keyboard.press("Shift+Tab"); // back to the conversation, which scrolls from the keyboard
+    expect(await focused()).toBe("scroller");
+    await page.keyboard.press("Shift+Tab");
+    expect(await focused()).toBe("close");
+  });
+
   it("leaves a reader who scrolled up where they are and offers the new messages", async () => {
     for (let i = 1; i <= 14; i++) bob.send({ type: "send", data: { text: `Filler line ${i} so that the conversation scrolls` } });
     await shownMessage(page, "Filler line 14 so").waitFor();
