@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Builds the client: the library and its React hook to client/dist (ESM
 // JavaScript by esbuild, sharing one chunk; type declarations by tsc), the
-// demo page's script to client/public/dist/chat.js, and the embeddable
-// widget to client/public/widget.js (one minified file, its CSS inside),
-// both served as static assets. Prints gzipped sizes, and fails when the
-// widget is over its budget.
+// demo page's script and the views' CSS to client/public/dist/ (chat.js,
+// views.css), and the embeddable widget to client/public/widget.js (one
+// minified file, its CSS inside), all served as static assets. Prints
+// gzipped sizes, and fails when the widget is over its budget.
 // Usage: node client/build.mjs   (npm run build:client)
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -51,6 +51,10 @@ const [, , , libraryAlone] = await Promise.all([
   // Only measured: the library as an app would ship it (bundled, minified).
   build({ ...common, entryPoints: [join(here, "src/index.ts")], platform: "neutral", minify: true, write: false, sourcemap: false }),
 ]);
+
+// The conversation views' stylesheet, for the demo page (the widget bundles it).
+const views = await transform(readFileSync(join(here, "demo/views.css"), "utf8"), { loader: "css", minify: true });
+writeFileSync(join(here, "public/dist/views.css"), views.code);
 
 const tsc = spawnSync(join(bin, "tsc"), ["-p", join(here, "tsconfig.json")], { stdio: "inherit" });
 if (tsc.status !== 0) process.exit(tsc.status ?? 1);

@@ -16,6 +16,7 @@ import { StatusView } from "../demo/status-view.js";
 import { TypingView } from "../demo/typing-view.js";
 import { checkOrigin } from "./origin-check.js";
 import { TEMPLATE } from "./template.js";
+import viewsCss from "../demo/views.css";
 import css from "./widget.css";
 
 /** The library's status, or why the widget could not start: no token from the host, this origin refused, attributes missing. */
@@ -29,7 +30,7 @@ let sheet: CSSStyleSheet | undefined;
 function styles(): CSSStyleSheet {
   if (!sheet) {
     sheet = new CSSStyleSheet();
-    sheet.replaceSync(css);
+    sheet.replaceSync(viewsCss + css); // the shared views' rules first: the widget's own may refine them
   }
   return sheet;
 }
