@@ -53,6 +53,7 @@ export class RoomsChat extends HTMLElement {
   #retry?: () => void;
   /** Closed by the user (or `close()`): not connected until opened again. */
   #closed = false;
+  readonly #onVisibility = () => this.#markReadIfLooking();
 
   constructor() {
     super();
@@ -91,9 +92,11 @@ export class RoomsChat extends HTMLElement {
     this.#closed = false;
     this.#applyOpen(false);
     this.#restartSoon();
+    document.addEventListener("visibilitychange", this.#onVisibility);
   }
 
   disconnectedCallback(): void {
+    document.removeEventListener("visibilitychange", this.#onVisibility);
     this.#stop();
   }
 
@@ -348,7 +351,6 @@ export class RoomsChat extends HTMLElement {
     this.#el("scroller").addEventListener("scroll", () => {
       if (this.#messages.atBottom()) this.#markReadIfLooking();
     });
-    document.addEventListener("visibilitychange", () => this.#markReadIfLooking());
     input.addEventListener("keydown", (event) => {
       if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
       event.preventDefault();

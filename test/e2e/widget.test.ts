@@ -264,6 +264,15 @@ describe("<rooms-chat> on a page of another origin", () => {
     expect(await page.locator("h1").evaluate((node) => getComputedStyle(node).fontSize)).toBe("40px"); // the hostile rule does apply to the page
   });
 
+  it("follows prefers-reduced-motion and prefers-color-scheme", async () => {
+    const panel = page.locator("rooms-chat #panel");
+    const look = () => panel.evaluate((node) => ({ animation: getComputedStyle(node).animationName, background: getComputedStyle(node).backgroundColor }));
+    await page.emulateMedia({ reducedMotion: "reduce", colorScheme: "dark" });
+    expect(await look()).toEqual({ animation: "none", background: "rgb(27, 31, 39)" });
+    await page.emulateMedia({ reducedMotion: "no-preference", colorScheme: "light" });
+    expect(await look()).toEqual({ animation: "rooms-chat-in", background: "rgb(255, 255, 255)" });
+  });
+
   it("has no serious or critical accessibility violations (axe-core), open and minimised", async () => {
     await page.addScriptTag({ content: AXE_SOURCE });
     const scan = () =>
