@@ -264,6 +264,18 @@ describe("<rooms-chat> on a page of another origin", () => {
     expect(await page.locator("h1").evaluate((node) => getComputedStyle(node).fontSize)).toBe("40px"); // the hostile rule does apply to the page
   });
 
+  it("takes its accent colour and position from attributes", async () => {
+    const launcher = page.locator("rooms-chat #launcher");
+    expect(await launcher.evaluate((node) => getComputedStyle(node).backgroundColor)).toBe("rgb(11, 122, 111)"); // accent="#0b7a6f"
+    const side = () => launcher.evaluate((node) => (node.getBoundingClientRect().left < innerWidth / 2 ? "left" : "right"));
+    expect(await side()).toBe("right");
+    await page.locator("rooms-chat").evaluate((node) => node.setAttribute("position", "bottom-left"));
+    expect(await side()).toBe("left");
+    await page.locator("rooms-chat").evaluate((node) => node.removeAttribute("position"));
+    expect(await side()).toBe("right");
+    expect(await page.locator("rooms-chat #status").getAttribute("data-state")).toBe("connected"); // styling changes do not reconnect
+  });
+
   it("follows prefers-reduced-motion and prefers-color-scheme", async () => {
     const panel = page.locator("rooms-chat #panel");
     const look = () => panel.evaluate((node) => ({ animation: getComputedStyle(node).animationName, background: getComputedStyle(node).backgroundColor }));
