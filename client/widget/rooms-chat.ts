@@ -87,6 +87,13 @@ export class RoomsChat extends HTMLElement {
   }
 
   connectedCallback(): void {
+    // A page may set `getToken` before this script defined the element: that value sits on the
+    // element itself and would hide the accessor. Take it over.
+    if (Object.prototype.hasOwnProperty.call(this, "getToken")) {
+      const early = (this as { getToken?: GetToken }).getToken;
+      delete (this as { getToken?: GetToken }).getToken;
+      this.#getToken = early;
+    }
     this.#applyTitle();
     this.#applyAccent();
     this.#closed = false;

@@ -75,7 +75,8 @@ async function hostApp(url: URL): Promise<HostResponse | undefined> {
       return { type: "application/json", body: JSON.stringify({ token }) };
     }
     case "/widget.html":
-      return { type: "text/html", body: widgetPage(url.searchParams.get("room")!, `/token?${new URLSearchParams({ user, ttl: url.searchParams.get("ttl") ?? "3600" })}`, url.searchParams.get("css") ?? "hostile") };
+      const tokenUrl = `/token?${new URLSearchParams({ user, ttl: url.searchParams.get("ttl") ?? "3600" })}`;
+      return { type: "text/html", body: widgetPage(url.searchParams.get("room")!, tokenUrl, url.searchParams.get("css") ?? "hostile", url.searchParams.get("via") === "property") };
     case "/react.html":
       return { type: "text/html", body: '<!doctype html><html lang="en"><head><title>React host</title></head><body><div id="root"></div><script type="module" src="/react.js"></script></body></html>' };
     case "/react.js":
@@ -90,7 +91,12 @@ const SITE_CSS = `body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color:
   header { padding: 18px 48px; background: #fff; border-bottom: 1px solid #e3e6ec; font-weight: 700; font-size: 18px }
   main { max-width: 560px; padding: 40px 48px } h1 { font-size: 30px; margin: 0 0 12px } p { color: #555e70 }`;
 
-function widgetPage(room: string, tokenUrl: string, css: string): string {
+/** `viaProperty`: the page gives the token through the `getToken` property, set before the widget's module has run. */
+function widgetPage(room: string, tokenUrl: string, css: string, viaProperty = false): string {
+  const chat = viaProperty
+    ? `<rooms-chat room="${room}" title="Support" accent="#0b7a6f"></rooms-chat>
+  <script>document.querySelector("rooms-chat").getToken = () => fetch(${JSON.stringify(tokenUrl)}).then((r) => r.json()).then((b) => b.token);</script>`
+    : `<rooms-chat room="${room}" token-url="${tokenUrl}" title="Support" accent="#0b7a6f"></rooms-chat>`;
   return `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Host page</title><style>${css === "site" ? SITE_CSS : HOSTILE_CSS}</style>
@@ -107,7 +113,7 @@ function widgetPage(room: string, tokenUrl: string, css: string): string {
 <body>
   <header>Acme Helpdesk</header>
   <main><h1>How can we help?</h1><p>Browse the guides, or ask us in the chat at the bottom right: a person answers during office hours.</p></main>
-  <rooms-chat room="${room}" token-url="${tokenUrl}" title="Support" accent="#0b7a6f"></rooms-chat>
+  ${chat}
 </body>
 </html>`;
 }
@@ -411,9 +417,10 @@ describe("<rooms-chat> when things go wrong", () => {
     await page.context().close();
   });
 
-  it("asks the host app for a new token before the current one expires", async () => {
+  it("getToken set before the script ran: asked for a new token before the current one expires", async () => {
     const ttlSeconds = 20;
-    const page = await open(`${allowedHost.url}/widget.html?room=widget-refresh-${run}&user=dan&ttl=${ttlSeconds}`);
+    const page = await open(`${allowedHost.url}/widget.html?room=widget-refresh-${run}&user=dan&ttl=${ttlSeconds}&via=property`);
+    expect(await page.locator("rooms-chat").getAttribute("token-url")).toBeNull();
     await page.locator("rooms-chat #status[data-state=connected]").waitFor({ state: "attached" });
     const [first, second] = await tokenRequestsReach("dan", 2);
     // Due a fifth of the lifetime before expiry (16 s in): not early, and before the first token ran out.
