@@ -50,9 +50,9 @@ let generation = 0;
 let minimized = false;
 
 const messages = new MessageList(byId<HTMLOListElement>("messages"), scroller, () => room?.user);
-const status = new StatusView();
-const presence = new PresenceView();
-const typing = new TypingView();
+const status = new StatusView(byId("status"), byId("status-text"));
+const presence = new PresenceView(byId<HTMLUListElement>("presence"), byId("people-title"));
+const typing = new TypingView(byId("typing"));
 const unread = new UnreadCounter();
 const chime = new Chime();
 

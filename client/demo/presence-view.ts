@@ -5,14 +5,18 @@
  * latest message) wins.
  */
 import type { PresenceMember, UserRef } from "../src/index.js";
-import { byId, el } from "./dom.js";
+import { el } from "./dom.js";
 
 export class PresenceView {
-  readonly #list = byId<HTMLUListElement>("presence");
-  readonly #title = byId("people-title");
   readonly #names = new Map<string, string>();
   #members: PresenceMember[] = [];
   #me?: UserRef;
+
+  /** `list` gets one item per person; `title` says how many ("Here now (3)"). */
+  constructor(
+    private readonly list: HTMLUListElement,
+    private readonly title: HTMLElement,
+  ) {}
 
   show(members: PresenceMember[], me: UserRef | undefined): void {
     this.#members = members;
@@ -37,11 +41,11 @@ export class PresenceView {
     const me = this.#me;
     const name = (member: PresenceMember) => (member.id === me?.id ? me.name : (this.#names.get(member.id) ?? member.name));
     const sorted = [...this.#members].sort((a, b) => (a.id === me?.id ? -1 : b.id === me?.id ? 1 : name(a).localeCompare(name(b))));
-    this.#list.replaceChildren(
+    this.list.replaceChildren(
       ...sorted.map((member) =>
         el("li", { className: member.id === me?.id ? "me" : "", text: member.id === me?.id ? `${name(member)} (you)` : name(member), attrs: { "data-user": member.id } }),
       ),
     );
-    this.#title.textContent = this.#members.length > 0 ? `Here now (${this.#members.length})` : "Here now";
+    this.title.textContent = this.#members.length > 0 ? `Here now (${this.#members.length})` : "Here now";
   }
 }

@@ -1,6 +1,5 @@
-/** The connection line under the room name: state, transport, and a countdown to the next try. */
+/** The connection line under the room name: state, transport, and a countdown to the next try (the demo page and the widget). */
 import type { RoomStatus, TransportKind } from "../src/index.js";
-import { byId } from "./dom.js";
 
 const TRANSPORT_NAMES: Record<TransportKind, string> = { websocket: "WebSocket", sse: "SSE", longpoll: "Long-poll" };
 
@@ -9,22 +8,26 @@ export function transportName(kind: TransportKind): string {
 }
 
 export class StatusView {
-  readonly #root = byId("status");
-  readonly #text = byId("status-text");
   #ticker?: ReturnType<typeof setInterval>;
+
+  /** `root` carries data-state and data-transport (for styling); `text` shows the words. */
+  constructor(
+    readonly root: HTMLElement,
+    readonly text: HTMLElement,
+  ) {}
 
   show(status: RoomStatus): void {
     clearInterval(this.#ticker);
-    this.#root.dataset.state = status.state;
-    if (status.state === "connected") this.#root.dataset.transport = status.transport;
-    else delete this.#root.dataset.transport;
+    this.root.dataset.state = status.state;
+    if (status.state === "connected") this.root.dataset.transport = status.transport;
+    else delete this.root.dataset.transport;
     const retryInMs = "retryInMs" in status ? status.retryInMs : undefined;
     if (retryInMs === undefined) {
-      this.#text.textContent = describe(status);
+      this.text.textContent = describe(status);
       return;
     }
     const retryAt = Date.now() + retryInMs;
-    const render = () => (this.#text.textContent = describe(status, Math.max(0, retryAt - Date.now())));
+    const render = () => (this.text.textContent = describe(status, Math.max(0, retryAt - Date.now())));
     render();
     this.#ticker = setInterval(render, 1000);
   }
@@ -32,9 +35,9 @@ export class StatusView {
   /** Before there is a room handle (while a token is fetched, or when none can be). */
   showText(state: string, text: string): void {
     clearInterval(this.#ticker);
-    this.#root.dataset.state = state;
-    delete this.#root.dataset.transport;
-    this.#text.textContent = text;
+    this.root.dataset.state = state;
+    delete this.root.dataset.transport;
+    this.text.textContent = text;
   }
 }
 

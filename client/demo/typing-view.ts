@@ -1,11 +1,12 @@
 /** "Alice is typing…": each typist shown until they send, or for a few seconds after their last signal. */
 import type { UserRef } from "../src/index.js";
-import { byId, listNames } from "./dom.js";
+import { listNames } from "./dom.js";
 
 const SHOW_FOR_MS = 4000;
 
 export class TypingView {
-  readonly #line = byId("typing");
+  constructor(private readonly line: HTMLElement) {}
+
   readonly #typists = new Map<string, { name: string; timer: ReturnType<typeof setTimeout> }>();
 
   typing(user: UserRef): void {
@@ -28,6 +29,6 @@ export class TypingView {
 
   #render(): void {
     const names = [...this.#typists.values()].map((t) => t.name);
-    this.#line.textContent = names.length === 0 ? "" : `${listNames(names)} ${names.length === 1 ? "is" : "are"} typing…`;
+    this.line.textContent = names.length === 0 ? "" : `${listNames(names)} ${names.length === 1 ? "is" : "are"} typing…`;
   }
 }

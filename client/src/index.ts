@@ -17,3 +17,5 @@ export type { EventSourceConstructor, EventSourceLike } from "./transports/sse.j
 export type { FetchLike } from "./http-api.js";
 export type { Envelope, EventData, UserRef } from "../../protocol/envelope.js";
 export type { PresenceMember } from "../../protocol/frames.js";
+export { openRoom, RoomSession, type RoomSessionOptions, type RoomSessionEvents } from "./session.js";
+export { TokenSource, tokenFromUrl, type GetToken, type TokenSourceOptions, type TokenSourceEvents } from "./token-source.js";

@@ -7,6 +7,7 @@
  */
 import type { UserRef } from "../../protocol/envelope.js";
 import { RoomError } from "./errors.js";
+import { unverifiedClaims } from "./jwt-claims.js";
 
 /** Called with the server's error when it refuses the token; returns a fresh token. */
 export type RefreshToken = (error: RoomError) => string | Promise<string>;
@@ -74,16 +75,8 @@ export class TokenKeeper {
 
   /** The user the token names (`sub`, `name`), read without verifying it: for display only. */
   user(): UserRef | undefined {
-    const payload = this.#token.split(".")[1];
-    if (!payload) return undefined;
-    try {
-      const base64 = payload.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(payload.length / 4) * 4, "=");
-      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-      const claims = JSON.parse(new TextDecoder().decode(bytes)) as { sub?: unknown; name?: unknown };
-      if (typeof claims.sub !== "string") return undefined;
-      return { id: claims.sub, name: typeof claims.name === "string" ? claims.name : claims.sub };
-    } catch {
-      return undefined;
-    }
+    const claims = unverifiedClaims(this.#token);
+    if (typeof claims?.sub !== "string") return undefined;
+    return { id: claims.sub, name: typeof claims.name === "string" ? claims.name : claims.sub };
   }
 }
