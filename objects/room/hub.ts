@@ -21,6 +21,8 @@ export class Hub {
     private readonly log: RoomLog,
     private readonly history: RoomHistory,
     private readonly presence: Presence,
+    /** Told after subscribers come and go (the room's occupancy follows it: room-occupancy.ts). */
+    private readonly changed: () => void = () => {},
   ) {}
 
   get size(): number {
@@ -66,6 +68,7 @@ export class Hub {
       if (!(await this.#waited(subscriber, wait))) return this.#drop(subscriber);
     }
     this.#live.add(subscriber);
+    this.changed();
   }
 
   /** Adds a subscriber known to be up to date (a WebSocket woken from hibernation). */
@@ -73,12 +76,14 @@ export class Hub {
     subscriber.cursor = this.log.lastSeq;
     this.#live.add(subscriber);
     if (subscriber.countsAsConnection) this.presence.restored(subscriber.user);
+    this.changed();
   }
 
   /** Removes a subscriber (its connection closed, or it finished). */
   detach(subscriber: Subscriber): void {
     if (!this.#live.delete(subscriber)) return;
     if (subscriber.countsAsConnection) this.presence.disconnected(subscriber.user);
+    this.changed();
   }
 
   /** Gives a newly accepted event to every live subscriber. */
@@ -121,5 +126,6 @@ export class Hub {
 
   #drop(subscriber: Subscriber): void {
     if (subscriber.countsAsConnection) this.presence.disconnected(subscriber.user);
+    this.changed();
   }
 }
