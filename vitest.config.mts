@@ -81,7 +81,8 @@ export default defineConfig(async () => {
         workerProject(
           "worker-webhooks",
           {
-            WEBHOOK_URLS: `http://127.0.0.1:${receiverPort}/hooks`,
+            // Two receivers, so per-URL progress is exercised (both are the same local server, told apart by path).
+            WEBHOOK_URLS: `http://127.0.0.1:${receiverPort}/hooks,http://127.0.0.1:${receiverPort}/hooks/second`,
             WEBHOOK_EVENTS: "channel_occupied,channel_vacated,member_added,member_removed,client_event,cache_miss,message",
             PUSH_ALLOW_HTTP_ENDPOINTS: "1",
             WEBHOOK_BATCH_MS: "20",

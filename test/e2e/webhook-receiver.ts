@@ -5,9 +5,11 @@
  * not verify is answered 401 and counted in `invalid`, which the tests
  * assert stays 0.
  *
- * Per channel, a test can script the answers (`statuses`, used once each,
- * then 200), a delay before answering, or a receiver that is down
- * (`status` for every call). Scripts and what was received are also
+ * It answers on `/hooks` and every path under it (`/hooks/second`…), so
+ * one receiver can stand for several WEBHOOK_URLS; each call records its
+ * path. Per channel (and optionally per path), a test can script the
+ * answers (`statuses`, used once each, then 200), a delay before
+ * answering, or a receiver that is down (`status` for every call). Scripts and what was received are also
  * reachable over HTTP (`POST /script`, `GET /received?channel=`), for the
  * tests that run inside workerd.
  */
@@ -22,6 +24,8 @@ export interface ReceivedEvent {
 }
 
 export interface ReceivedCall {
+  /** The URL path called (which of the WEBHOOK_URLS). */
+  path: string;
   status: number;
   events: ReceivedEvent[];
   timeMs: number;
@@ -29,6 +33,8 @@ export interface ReceivedCall {
 }
 
 export interface ChannelScript {
+  /** Only for calls to this path (default: every path). */
+  path?: string;
   /** Answers for the next calls, one each (then 200). */
   statuses?: number[];
   /** Every call answered with this (a receiver that is down). */
@@ -73,12 +79,12 @@ export class WebhookReceiver {
   }
 
   script(channel: string, script: ChannelScript): void {
-    this.#scripts.set(channel, { ...script, statuses: [...(script.statuses ?? [])] });
+    this.#scripts.set(`${channel} ${script.path ?? "*"}`, { ...script, statuses: [...(script.statuses ?? [])] });
   }
 
-  /** Every event received for `channel`, duplicates from retries included, in arrival order. */
-  eventsFor(channel: string): ReceivedEvent[] {
-    return this.calls.filter((call) => call.status === 200).flatMap((call) => call.events).filter((event) => event.channel === channel);
+  /** Every event received for `channel` (on `path`, default /hooks), duplicates from retries included, in arrival order. */
+  eventsFor(channel: string, path = "/hooks"): ReceivedEvent[] {
+    return this.calls.filter((call) => call.status === 200 && call.path === path).flatMap((call) => call.events).filter((event) => event.channel === channel);
   }
 
   /** Every call that carried an event of `channel`, whatever it was answered. */
@@ -131,11 +137,11 @@ export class WebhookReceiver {
       const channel = url.searchParams.get("channel") ?? "";
       return { status: 200, body: JSON.stringify({ invalid: this.invalid, calls: this.callsFor(channel) }) };
     }
-    if (request.method !== "POST" || url.pathname !== "/hooks") return { status: 404, body: "" };
-    return this.receive(request, raw);
+    if (request.method !== "POST" || !(url.pathname === "/hooks" || url.pathname.startsWith("/hooks/"))) return { status: 404, body: "" };
+    return this.receive(request, url.pathname, raw);
   }
 
-  private async receive(request: IncomingMessage, rawBody: string): Promise<{ status: number; body: string }> {
+  private async receive(request: IncomingMessage, path: string, rawBody: string): Promise<{ status: number; body: string }> {
     const headers = Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, String(v)]));
     const webhook = this.sdk.webhook({ headers, rawBody });
     if (!webhook.isValid()) {
@@ -145,10 +151,10 @@ export class WebhookReceiver {
     }
     const events = webhook.getEvents() as unknown as ReceivedEvent[];
     const channel = events[0]?.channel ?? "";
-    const script = this.#scripts.get(channel);
+    const script = this.#scripts.get(`${channel} ${path}`) ?? this.#scripts.get(`${channel} *`);
     if (script?.delayMs) await new Promise((resolve) => setTimeout(resolve, script.delayMs));
     const status = script?.statuses?.shift() ?? script?.status ?? 200;
-    this.calls.push({ status, events, timeMs: webhook.getTime().getTime(), headers });
+    this.calls.push({ path, status, events, timeMs: webhook.getTime().getTime(), headers });
     this.#notify();
     return { status, body: status === 200 ? "{}" : '{"error":"scripted"}' };
   }

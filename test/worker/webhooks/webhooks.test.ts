@@ -2,8 +2,9 @@
  * Webhooks inside workerd (real Durable Objects, real D1), delivered to a
  * local receiver that verifies every call with the `pusher` SDK's
  * `webhook()` (test/e2e/webhook-receiver.ts, started by this project's
- * global setup). This project sets WEBHOOK_URLS, every event kind, a 20 ms
- * batch delay, 50 ms first retry, and WEBHOOK_MAX_PENDING 50.
+ * global setup). This project sets WEBHOOK_URLS to two receivers (`/hooks`
+ * and `/hooks/second` of that server), every event kind, a 20 ms batch
+ * delay, 50 ms first retry, and WEBHOOK_MAX_PENDING 50.
  * The same flows with real clients against wrangler dev: test/e2e/webhooks.test.ts.
  */
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
@@ -13,27 +14,29 @@ import type { ChatRoom } from "../../../objects/ChatRoom";
 import { WebhookQueue } from "../../../objects/room/webhook-queue";
 import type { Env } from "../../../server/env";
 import { webhookConfigFrom } from "../../../server/webhooks/config";
-import { notify, postJson, tokenFor, TestSocket } from "../helpers";
+import { call, notify, openSse, tokenFor, TestSocket } from "../helpers";
 import { get, roomStub, uniqueRoom } from "../support";
 
-const RECEIVER = new URL(env.WEBHOOK_URLS!).origin;
+const RECEIVER = new URL(env.WEBHOOK_URLS!.split(",")[0]!).origin;
 
 interface Received {
   invalid: number;
-  calls: { status: number; events: any[]; timeMs: number; headers: Record<string, string> }[];
+  calls: { path: string; status: number; events: any[]; timeMs: number; headers: Record<string, string> }[];
 }
 
-async function received(room: string): Promise<Received> {
-  return (await fetch(`${RECEIVER}/received?channel=${encodeURIComponent(room)}`)).json();
+/** What the first receiver (`/hooks`) got for `room`, or the one at `path`. */
+async function received(room: string, path = "/hooks"): Promise<Received> {
+  const all: Received = await (await fetch(`${RECEIVER}/received?channel=${encodeURIComponent(room)}`)).json();
+  return { invalid: all.invalid, calls: all.calls.filter((call) => call.path === path) };
 }
 
 /** Events of `room` answered 200, in arrival order (a retried batch appears once per accepted call). */
 const accepted = (r: Received) => r.calls.filter((c) => c.status === 200).flatMap((c) => c.events);
 
 /** Polls the receiver (out of this process) until `done`; bounded. */
-async function until(room: string, done: (r: Received) => boolean, what: string): Promise<Received> {
+async function until(room: string, done: (r: Received) => boolean, what: string, path?: string): Promise<Received> {
   for (let i = 0; i < 1000; i++) {
-    const r = await received(room);
+    const r = await received(room, path);
     expect(r.invalid).toBe(0);
     if (done(r)) return r;
     await scheduler.wait(20);
@@ -41,7 +44,7 @@ async function until(room: string, done: (r: Received) => boolean, what: string)
   throw new Error(`timed out waiting for ${what}: ${JSON.stringify(await received(room))}`);
 }
 
-async function script(room: string, plan: { statuses?: number[]; status?: number; delayMs?: number }): Promise<void> {
+async function script(room: string, plan: { path?: string; statuses?: number[]; status?: number; delayMs?: number }): Promise<void> {
   expect((await fetch(`${RECEIVER}/script`, { method: "POST", body: JSON.stringify({ channel: room, ...plan }) })).status).toBe(204);
 }
 
@@ -113,9 +116,27 @@ describe("webhooks", () => {
     expect(names(accepted(r))).toEqual(["channel_occupied", "member_added", "message", "channel_vacated", "member_removed"]);
   });
 
+  it("counts SSE streams and long-polls: a poller keeps the room occupied through its presence window", async () => {
+    const room = uniqueRoom("wh-sse");
+    const stream = await openSse(room, await tokenFor("sid"));
+    await stream.until("retry:");
+    await until(room, (r) => accepted(r).length === 2, "occupied and member_added for the stream");
+    // A quick poll: its user is present (and the room occupied) for 30 s after it answers.
+    expect((await call(`/rooms/${room}/messages?after=0`, { headers: { authorization: `Bearer ${await tokenFor("lou")}` } })).status).toBe(200);
+    await stream.close();
+    const r = await until(room, (r) => names(accepted(r)).includes("member_removed"), "the stream's member_removed");
+    // The stream left, the poller's window is open: no channel_vacated.
+    expect(accepted(r).map((e) => [e.name, e.user_id])).toEqual([
+      ["channel_occupied", undefined],
+      ["member_added", "sid"],
+      ["member_added", "lou"],
+      ["member_removed", "sid"],
+    ]);
+  });
+
   it("retries with the same event ids, in order, and logs every attempt in D1", async () => {
     const room = uniqueRoom("wh-retry");
-    await script(room, { statuses: [500, 503] });
+    await script(room, { path: "/hooks", statuses: [500, 503] });
     for (const n of [1, 2, 3]) expect((await notify(room, { event: "tick", data: { n } })).status).toBe(202);
     const r = await until(room, (r) => accepted(r).length === 3, "three messages after two failures");
     const first = r.calls[0]!.events.map((e) => e.id);
@@ -128,7 +149,7 @@ describe("webhooks", () => {
     let logs: any[] = [];
     for (let i = 0; i < 200 && logs.length < 3; i++) {
       await runDurableObjectAlarm(roomStub(room));
-      logs = (await env.DB.prepare("SELECT status, http_status, attempt, first_event FROM webhook_logs WHERE room = ? ORDER BY created_at, attempt").bind(room).all()).results;
+      logs = (await env.DB.prepare("SELECT status, http_status, attempt, first_event FROM webhook_logs WHERE room = ? AND url LIKE '%/hooks' ORDER BY created_at, attempt").bind(room).all()).results;
       if (logs.length < 3) await scheduler.wait(10);
     }
     expect(logs.slice(0, 3).map((l) => [l.status, l.http_status, l.attempt])).toEqual([["retry", 500, 1], ["retry", 503, 2], ["sent", 200, 3]]);
@@ -140,12 +161,31 @@ describe("webhooks", () => {
     await script(room, { status: 503 });
     for (let n = 1; n <= 60; n++) expect((await notify(room, { event: "tick", data: { n } })).status).toBe(202);
     const status = await webhookStatus(room);
-    expect(status).toMatchObject({ pending: 50, maxPending: 50, dropped: 10 });
-    expect(status.targets).toEqual([expect.objectContaining({ pending: 50, dropped: 10 })]);
+    // Counted for each of the two receivers.
+    expect(status).toMatchObject({ pending: 50, maxPending: 50, dropped: 20 });
+    expect(status.targets).toEqual([expect.objectContaining({ pending: 50, dropped: 10 }), expect.objectContaining({ pending: 50, dropped: 10 })]);
     // The receiver is still called (and failing); the dropped events are not in its retries.
     const r = await until(room, (r) => r.calls.some((c) => c.events[0].seq > 10), "a retry without the dropped events");
     expect(r.calls.every((c) => c.status === 503)).toBe(true);
     expect(r.calls.at(-1)!.events[0].seq).toBe(11);
+  });
+
+  it("gives every URL every event at its own pace: one receiver failing does not hold back the other", async () => {
+    const room = uniqueRoom("wh-two");
+    await script(room, { path: "/hooks/second", status: 503 });
+    for (const n of [1, 2, 3]) expect((await notify(room, { event: "tick", data: { n } })).status).toBe(202);
+    await until(room, (r) => accepted(r).length === 3, "all three at the first receiver");
+    const failing = await until(room, (r) => r.calls.length >= 2, "two failed calls at the second", "/hooks/second");
+    expect(failing.calls.every((c) => c.status === 503)).toBe(true);
+    const status = await webhookStatus(room);
+    expect(status.pending).toBe(3); // kept until the second has them
+    expect(status.targets.map((t: any) => [t.url.replace(/^.*\/hooks/, "/hooks"), t.pending])).toEqual([["/hooks", 0], ["/hooks/second", 3]]);
+    expect(status.targets[1].lastError).toMatch(/503/);
+
+    await script(room, { path: "/hooks/second" }); // it recovers
+    const second = await until(room, (r) => accepted(r).length === 3, "all three at the second receiver", "/hooks/second");
+    expect(accepted(second).map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(accepted(second).map((e) => e.id)).toEqual(accepted(await received(room)).map((e) => e.id));
   });
 
   it("sends client_event with socket_id and user_id, and cache_miss when asked", async () => {
