@@ -116,6 +116,26 @@ describe("webhooks", () => {
     expect(names(accepted(r))).toEqual(["channel_occupied", "member_added", "message", "channel_vacated", "member_removed"]);
   });
 
+  it("removes a member exactly once when the room is evicted during the presence grace", async () => {
+    const room = uniqueRoom("wh-grace");
+    const socket = await TestSocket.open(room, await tokenFor("gus", { rooms: ["*"] }));
+    await socket.next((f) => f.type === "welcome");
+    await until(room, (r) => accepted(r).length === 2, "occupied and member_added");
+    socket.close();
+    // As soon as the room has seen the close (gus is then within the 200 ms grace), evict it: the presence
+    // timer dies with the instance, and the alarm armed at vacating brings a fresh one to remove gus.
+    for (let i = 0; i < 500; i++) {
+      const gone = await runInDurableObject(roomStub(room), (instance: ChatRoom) => (instance as any).hub.size === 0);
+      if (gone) break;
+      await scheduler.wait(5);
+    }
+    await evictDurableObject(roomStub(room));
+    await until(room, (r) => names(accepted(r)).includes("member_removed"), "member_removed after eviction");
+    expect((await notify(room, { event: "later", data: {} })).status).toBe(202);
+    const r = await until(room, (r) => names(accepted(r)).includes("message"), "the later message");
+    expect(names(accepted(r))).toEqual(["channel_occupied", "member_added", "channel_vacated", "member_removed", "message"]);
+  });
+
   it("counts SSE streams and long-polls: a poller keeps the room occupied through its presence window", async () => {
     const room = uniqueRoom("wh-sse");
     const stream = await openSse(room, await tokenFor("sid"));
