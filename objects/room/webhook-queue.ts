@@ -284,7 +284,6 @@ export class WebhookQueue {
         // Retrying cannot help this batch; the next one may fare better (it is logged, and counted).
         this.#dropFor(url, target.delivered, lastId);
         this.storage.sql.exec("UPDATE webhook_targets SET attempts = 0, next_at = 0, failing_since = NULL, last_error = ? WHERE url = ?", outcome.error, url);
-        entry.status = "dropped";
       } else {
         const since = target.failing_since ?? at;
         if (at - since >= this.#config.retryForMs && attempt >= 2) {

@@ -55,6 +55,19 @@ async function webhookStatus(room: string): Promise<any> {
 
 const names = (events: any[]) => events.map((e) => e.name);
 
+/** The first receiver's attempts in D1's webhook_logs, once `n` are there (the room's alarm writes them). */
+async function logRows(room: string, n: number): Promise<any[]> {
+  for (let i = 0; i < 200; i++) {
+    await runDurableObjectAlarm(roomStub(room));
+    const { results } = await env.DB.prepare(
+      "SELECT status, http_status, attempt, first_event FROM webhook_logs WHERE room = ? AND url LIKE '%/hooks' ORDER BY created_at, attempt",
+    ).bind(room).all();
+    if (results.length >= n) return results;
+    await scheduler.wait(10);
+  }
+  throw new Error(`${room}: fewer than ${n} webhook_logs rows`);
+}
+
 describe("webhooks", () => {
   it("queues an accepted message in the step that accepts it, then posts it in Pusher's signed format", async () => {
     const room = uniqueRoom("wh-msg");
@@ -166,14 +179,24 @@ describe("webhooks", () => {
     expect(accepted(r).map((e) => e.seq)).toEqual([1, 2, 3]);
 
     // Logged: the rows reach D1 on the alarm after the attempts.
-    let logs: any[] = [];
-    for (let i = 0; i < 200 && logs.length < 3; i++) {
-      await runDurableObjectAlarm(roomStub(room));
-      logs = (await env.DB.prepare("SELECT status, http_status, attempt, first_event FROM webhook_logs WHERE room = ? AND url LIKE '%/hooks' ORDER BY created_at, attempt").bind(room).all()).results;
-      if (logs.length < 3) await scheduler.wait(10);
-    }
+    const logs = await logRows(room, 3);
     expect(logs.slice(0, 3).map((l) => [l.status, l.http_status, l.attempt])).toEqual([["retry", 500, 1], ["retry", 503, 2], ["sent", 200, 3]]);
     expect(new Set(logs.slice(0, 3).map((l) => l.first_event))).toEqual(new Set([first[0]]));
+  });
+
+  it("does not retry a batch answered with a 4xx: it is dropped, counted and logged, and the next one goes", async () => {
+    const room = uniqueRoom("wh-400");
+    await script(room, { path: "/hooks", statuses: [400] });
+    expect((await notify(room, { event: "refused", data: {} })).status).toBe(202);
+    await until(room, (r) => r.calls.length === 1, "the refused call");
+    expect((await notify(room, { event: "accepted", data: {} })).status).toBe(202);
+    const r = await until(room, (r) => accepted(r).length === 1, "the next event");
+    expect(r.calls.map((c) => [c.status, c.events.map((e) => e.event)])).toEqual([[400, ["refused"]], [200, ["accepted"]]]);
+    const status = await webhookStatus(room);
+    expect(status.targets[0]).toMatchObject({ pending: 0, dropped: 1 });
+    expect(status.targets[0].lastError).toBeUndefined(); // cleared by the success that followed
+    const logs = await logRows(room, 2);
+    expect(logs.map((l) => [l.status, l.http_status])).toEqual([["failed", 400], ["sent", 200]]);
   });
 
   it("keeps at most WEBHOOK_MAX_PENDING events for a dead receiver, counting the dropped ones", async () => {
