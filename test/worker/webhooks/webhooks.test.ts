@@ -55,17 +55,17 @@ async function webhookStatus(room: string): Promise<any> {
 
 const names = (events: any[]) => events.map((e) => e.name);
 
-/** The first receiver's attempts in D1's webhook_logs, once `n` are there (the room's alarm writes them). */
-async function logRows(room: string, n: number): Promise<any[]> {
+/** The first receiver's attempts in D1's webhook_logs, once `done` holds (the room's alarm writes them). */
+async function logRows(room: string, done: (rows: any[]) => boolean): Promise<any[]> {
   for (let i = 0; i < 200; i++) {
     await runDurableObjectAlarm(roomStub(room));
     const { results } = await env.DB.prepare(
       "SELECT status, http_status, attempt, first_event FROM webhook_logs WHERE room = ? AND url LIKE '%/hooks' ORDER BY created_at, attempt",
     ).bind(room).all();
-    if (results.length >= n) return results;
+    if (done(results)) return results;
     await scheduler.wait(10);
   }
-  throw new Error(`${room}: fewer than ${n} webhook_logs rows`);
+  throw new Error(`${room}: webhook_logs never got the rows expected`);
 }
 
 describe("webhooks", () => {
@@ -179,7 +179,7 @@ describe("webhooks", () => {
     expect(accepted(r).map((e) => e.seq)).toEqual([1, 2, 3]);
 
     // Logged: the rows reach D1 on the alarm after the attempts.
-    const logs = await logRows(room, 3);
+    const logs = await logRows(room, (rows) => rows.length >= 3);
     expect(logs.slice(0, 3).map((l) => [l.status, l.http_status, l.attempt])).toEqual([["retry", 500, 1], ["retry", 503, 2], ["sent", 200, 3]]);
     expect(new Set(logs.slice(0, 3).map((l) => l.first_event))).toEqual(new Set([first[0]]));
   });
@@ -195,8 +195,31 @@ describe("webhooks", () => {
     const status = await webhookStatus(room);
     expect(status.targets[0]).toMatchObject({ pending: 0, dropped: 1 });
     expect(status.targets[0].lastError).toBeUndefined(); // cleared by the success that followed
-    const logs = await logRows(room, 2);
+    const logs = await logRows(room, (rows) => rows.length >= 2);
     expect(logs.map((l) => [l.status, l.http_status])).toEqual([["failed", 400], ["sent", 200]]);
+  });
+
+  it("gives up on a receiver failing for longer than the retry period: what it lacks is dropped, counted and logged", async () => {
+    const room = uniqueRoom("wh-giveup");
+    await script(room, { path: "/hooks", status: 503 });
+    for (const n of [1, 2, 3]) expect((await notify(room, { event: "tick", data: { n } })).status).toBe(202);
+    await until(room, (r) => r.calls.length >= 2, "two failed attempts");
+    // An hour of failures, without waiting an hour: the first failure moves back in time, the retry is due.
+    await runInDurableObject(roomStub(room), (_, state) => {
+      state.storage.sql.exec("UPDATE webhook_targets SET failing_since = failing_since - 2 * 3600 * 1000, next_at = 0 WHERE url LIKE '%/hooks'");
+    });
+    await runDurableObjectAlarm(roomStub(room));
+    let status: any;
+    for (let i = 0; i < 500; i++) {
+      status = await webhookStatus(room);
+      if (status.targets[0].dropped > 0) break;
+      await scheduler.wait(10);
+    }
+    expect(status.targets[0]).toMatchObject({ pending: 0, attempts: 0, dropped: 3 });
+    expect(status.targets[0].lastError).toMatch(/gave up after \d+ attempts/);
+    const logs = await logRows(room, (rows) => rows.some((row) => row.status === "dropped"));
+    expect(logs.at(-1)).toMatchObject({ status: "dropped", http_status: 503 });
+    expect(logs.slice(0, -1).every((l) => l.status === "retry")).toBe(true);
   });
 
   it("keeps at most WEBHOOK_MAX_PENDING events for a dead receiver, counting the dropped ones", async () => {
