@@ -41,6 +41,8 @@ export interface ChannelScript {
   status?: number;
   /** Wait this long before answering each call. */
   delayMs?: number;
+  /** Hold every call unanswered until `release(channel)` (a receiver slower than anything the test does meanwhile). */
+  hold?: boolean;
 }
 
 export interface ReceiverCredentials {
@@ -55,6 +57,8 @@ export class WebhookReceiver {
   invalid = 0;
   readonly #scripts = new Map<string, ChannelScript>();
   readonly #waiters = new Set<() => void>();
+  /** Calls being held, per channel (see ChannelScript.hold). */
+  readonly #held = new Map<string, (() => void)[]>();
 
   private constructor(
     private readonly server: Server,
@@ -80,6 +84,17 @@ export class WebhookReceiver {
 
   script(channel: string, script: ChannelScript): void {
     this.#scripts.set(`${channel} ${script.path ?? "*"}`, { ...script, statuses: [...(script.statuses ?? [])] });
+  }
+
+  /** How many calls for `channel` are held unanswered right now. */
+  heldFor(channel: string): number {
+    return this.#held.get(channel)?.length ?? 0;
+  }
+
+  /** Answers the held calls for `channel`, and stops holding new ones. */
+  release(channel: string): void {
+    for (const [key, script] of this.#scripts) if (key.startsWith(`${channel} `)) script.hold = false;
+    for (const answer of this.#held.get(channel)?.splice(0) ?? []) answer();
   }
 
   /** Every event received for `channel` (on `path`, default /hooks), duplicates from retries included, in arrival order. */
@@ -121,6 +136,7 @@ export class WebhookReceiver {
   }
 
   stop(): Promise<void> {
+    for (const channel of this.#held.keys()) this.release(channel);
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
@@ -152,6 +168,13 @@ export class WebhookReceiver {
     const events = webhook.getEvents() as unknown as ReceivedEvent[];
     const channel = events[0]?.channel ?? "";
     const script = this.#scripts.get(`${channel} ${path}`) ?? this.#scripts.get(`${channel} *`);
+    if (script?.hold) {
+      const waiting = this.#held.get(channel) ?? [];
+      this.#held.set(channel, waiting);
+      const released = new Promise<void>((resolve) => waiting.push(resolve));
+      this.#notify();
+      await released;
+    }
     if (script?.delayMs) await new Promise((resolve) => setTimeout(resolve, script.delayMs));
     const status = script?.statuses?.shift() ?? script?.status ?? 200;
     this.calls.push({ path, status, events, timeMs: webhook.getTime().getTime(), headers });

@@ -122,13 +122,18 @@ describe("webhooks (Pusher's format, verified by the pusher SDK)", () => {
     expect(events.map((e) => e.event)).toEqual(["first", "second"]);
   });
 
-  it("a receiver that takes 3 s per call does not slow sends", async () => {
+  it("a receiver that takes 3 s per call, or does not answer at all, does not slow sends", async () => {
     const room = uniqueRoom("wh-slow");
-    receiver.script(room, { delayMs: 3000 });
+    // Held until released, then 3 s per call: slower than anything the sends below could wait for.
+    receiver.script(room, { hold: true, delayMs: 3000 });
     const token = await tokenFor("sam");
-    for (let n = 1; n <= 10; n++) expect((await api.send(room, token, `m${n}`)).status).toBe(201);
-    // Every send was answered while the receiver had not yet answered a single call.
+    expect((await api.send(room, token, "m1")).status).toBe(201);
+    await receiver.until(() => receiver.heldFor(room) === 1, "the first call to be in flight, unanswered");
+    for (let n = 2; n <= 10; n++) expect((await api.send(room, token, `m${n}`)).status).toBe(201);
+    // Every send was answered while the room's call was still unanswered.
+    expect(receiver.heldFor(room)).toBe(1);
     expect(receiver.callsFor(room)).toEqual([]);
+    receiver.release(room);
     const events = await receiver.untilEvents(room, (events) => events.length === 10, "all ten messages");
     expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   });
