@@ -35,7 +35,7 @@ import type { Envelope } from "../../protocol/envelope";
 import type { Env } from "../../server/env";
 import { pushConfigFrom } from "../../server/push/config";
 import { redactUrl, webhookConfigFrom, type WebhookConfig } from "../../server/webhooks/config";
-import { webhookBody, webhookSignature, type WebhookEventInput } from "../../server/webhooks/format";
+import { clientEventFromFrame, messageEvent, webhookBody, webhookSignature, type WebhookEventInput } from "../../server/webhooks/format";
 import { postWebhook, type WebhookOutcome } from "../../server/webhooks/sender";
 import { WebhookLogStore, type WebhookLogEntry } from "../../server/webhooks/store";
 import { AttemptLogOutbox } from "./attempt-log-outbox";
@@ -144,21 +144,12 @@ export class WebhookQueue {
 
   /** `message`: an event accepted into the room's log (opt-in through WEBHOOK_EVENTS). */
   message(envelope: Envelope, now: number): void {
-    if (!this.wants("message")) return;
-    const from = envelope.from?.id;
-    this.enqueue({ name: "message", channel: envelope.room, seq: envelope.seq, event: envelope.event, data: envelope.data, ...(from === undefined ? {} : { user_id: from }) }, now);
+    if (this.wants("message")) this.enqueue(messageEvent(envelope), now);
   }
 
-  /**
-   * `client_event`: a Pusher client event the room relayed, from its frame
-   * (`{"event","channel","data","user_id"?}`, built by the hub). `data` is a
-   * string, as in Pusher's webhooks.
-   */
+  /** `client_event`: a Pusher client event the room relayed, from its frame as the hub built it. */
   clientEvent(channel: string, socketId: string, frame: string): void {
-    if (!this.wants("client_event")) return;
-    const { event, data, user_id } = JSON.parse(frame) as { event: string; data: unknown; user_id?: string };
-    const text = typeof data === "string" ? data : JSON.stringify(data ?? null);
-    this.enqueue({ name: "client_event", channel, event, data: text, socket_id: socketId, ...(user_id === undefined ? {} : { user_id }) });
+    if (this.wants("client_event")) this.enqueue(clientEventFromFrame(channel, socketId, frame));
   }
 
   /** `cache_miss`: a subscriber of a cache channel found no event to be given. */

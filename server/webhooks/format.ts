@@ -7,6 +7,7 @@
  * Each event also carries an `id`, unique and the same on every retry, so a
  * receiver can drop the duplicates that at-least-once delivery brings.
  */
+import type { Envelope } from "../../protocol/envelope";
 import { hmacSha256Hex } from "../auth/hmac-hex";
 
 export const WEBHOOK_EVENT_NAMES = ["channel_occupied", "channel_vacated", "member_added", "member_removed", "client_event", "cache_miss", "message"] as const;
@@ -20,6 +21,22 @@ export type WebhookEventInput =
   | { name: "message"; channel: string; seq: number; event: string; data: unknown; user_id?: string };
 
 export type WebhookEvent = WebhookEventInput & { id: string };
+
+/** `message`: an event of the room's log, with its sender as `user_id` when it has one. */
+export function messageEvent(envelope: Envelope): WebhookEventInput {
+  const from = envelope.from?.id;
+  return { name: "message", channel: envelope.room, seq: envelope.seq, event: envelope.event, data: envelope.data, ...(from === undefined ? {} : { user_id: from }) };
+}
+
+/**
+ * `client_event` from the frame the hub relays (`{"event","channel","data","user_id"?}`,
+ * protocol/pusher-socket.ts). `data` is a string, as in Pusher's webhooks.
+ */
+export function clientEventFromFrame(channel: string, socketId: string, frame: string): WebhookEventInput {
+  const { event, data, user_id } = JSON.parse(frame) as { event: string; data: unknown; user_id?: string };
+  const text = typeof data === "string" ? data : JSON.stringify(data ?? null);
+  return { name: "client_event", channel, event, data: text, socket_id: socketId, ...(user_id === undefined ? {} : { user_id }) };
+}
 
 /** The request body of one call. */
 export function webhookBody(timeMs: number, events: readonly string[]): string {
