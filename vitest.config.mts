@@ -1,25 +1,53 @@
 /**
- * Three test projects:
+ * Four test projects:
  *  - worker: runs inside workerd through Cloudflare's Vitest integration
  *    (real Durable Objects, real local D1 with our migrations applied);
  *  - worker-idp: the same, with the Worker's outbound fetches answered by a
  *    stand-in for identity providers' JWKS endpoints
  *    (test/idp/identity-provider.ts);
+ *  - worker-webhooks: the same with WEBHOOK_URLS set, pointing at a local
+ *    receiver that verifies every call with the `pusher` SDK
+ *    (test/e2e/webhook-receiver.ts); only test/worker/webhooks/ runs there,
+ *    so the other suites' rooms queue no webhooks;
  *  - e2e: runs in Node against a real `wrangler dev` with real clients
  *    (WebSocket, EventSource, fetch), including crash/restart runs.
  */
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { createServer } from "node:net";
 import { defineConfig } from "vitest/config";
 import { identityProvider } from "./test/idp/identity-provider.ts";
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
 export default defineConfig(async () => {
   const migrations = await readD1Migrations({ migrationsDir: "./migrations" });
-  const workerProject = (name: string, include: string, outbound: { outboundService?: { node: typeof identityProvider } } = {}) => ({
+  // The receiver of the worker-webhooks project listens here (started by its global setup).
+  const receiverPort = Number(process.env.WORKER_WEBHOOK_RECEIVER_PORT || (await freePort()));
+  process.env.WORKER_WEBHOOK_RECEIVER_PORT = String(receiverPort);
+  interface WorkerProject {
+    name: string;
+    include: string[];
+    exclude?: string[];
+    /** Bindings besides (and over) the shared ones below. */
+    extraBindings?: Record<string, string>;
+    globalSetup?: string[];
+    /** Answers the Worker's outbound fetches (a stand-in identity provider). */
+    outboundService?: { node: typeof identityProvider };
+  }
+  const workerProject = ({ name, include, exclude = [], extraBindings = {}, globalSetup = [], outboundService }: WorkerProject) => ({
     plugins: [
       cloudflareTest({
         wrangler: { configPath: "./wrangler.toml" },
         miniflare: {
-          ...outbound,
+          ...(outboundService ? { outboundService } : {}),
           bindings: {
             TEST_MIGRATIONS: migrations,
             JWT_SECRET: "test-jwt-secret-0123456789abcdef",
@@ -55,13 +83,16 @@ export default defineConfig(async () => {
             JWT_JWKS_ALLOW_HTTP: "",
             JWT_ISSUER: "",
             JWT_AUDIENCE: "",
+            ...extraBindings,
           },
         },
       }),
     ],
     test: {
       name,
-      include: [include],
+      include,
+      exclude,
+      globalSetup,
       // Generous, because a test's steps wait on real storage and timers and CI machines
       // are shared; no test asserts speed through this (benchmarks do that, as ratios).
       testTimeout: 30_000,
@@ -71,8 +102,22 @@ export default defineConfig(async () => {
   return {
     test: {
       projects: [
-        workerProject("worker", "test/worker/**/*.test.ts"),
-        workerProject("worker-idp", "test/worker-idp/**/*.test.ts", { outboundService: { node: identityProvider } }),
+        workerProject({ name: "worker", include: ["test/worker/**/*.test.ts"], exclude: ["test/worker/webhooks/**"] }),
+        workerProject({ name: "worker-idp", include: ["test/worker-idp/**/*.test.ts"], outboundService: { node: identityProvider } }),
+        workerProject({
+          name: "worker-webhooks",
+          include: ["test/worker/webhooks/**/*.test.ts"],
+          globalSetup: ["./test/e2e/webhook-receiver-setup.ts"],
+          extraBindings: {
+            // Two receivers, so per-URL progress is exercised (both are the same local server, told apart by path).
+            WEBHOOK_URLS: `http://127.0.0.1:${receiverPort}/hooks,http://127.0.0.1:${receiverPort}/hooks/second`,
+            WEBHOOK_EVENTS: "channel_occupied,channel_vacated,member_added,member_removed,client_event,cache_miss,message",
+            PUSH_ALLOW_HTTP_ENDPOINTS: "1",
+            WEBHOOK_BATCH_MS: "20",
+            WEBHOOK_RETRY_BASE_MS: "50",
+            WEBHOOK_MAX_PENDING: "50",
+          },
+        }),
         {
           test: {
             name: "e2e",

@@ -52,6 +52,8 @@ import { SseSubscriber } from "./room/sse-subscriber";
 import { StreamFlush } from "./room/stream-flush";
 import { WebSocketSubscriber, type SocketAttachment, type SocketPolicy } from "./room/websocket-subscriber";
 import { websocketUpgrade } from "./room/websocket-upgrade";
+import { RoomOccupancy } from "./room/room-occupancy";
+import { WebhookQueue, type WebhookQueueStatus } from "./room/webhook-queue";
 
 /** The room's way to its Pusher hub shards (RPC on the PusherHub objects). */
 function hubLink(env: Env): HubLink {
@@ -102,6 +104,10 @@ export class ChatRoom extends DurableObject<Env> {
   private readonly sendLimiter: RateLimiter;
   private readonly members: RoomMembers;
   private readonly pushQueue: PushQueue;
+  /** Webhooks to the app's backend, queued here and delivered by the alarm. */
+  private readonly webhooks: WebhookQueue;
+  /** channel_occupied / vacated and member_added / removed, persisted across eviction. */
+  private readonly occupancy: RoomOccupancy;
   /** Pusher connections (on PusherHub shards) subscribed to this room's channel. */
   private readonly pusher: PusherBridge;
   /** Socket → subscriber, rebuilt once per wake (never parse attachments per event). */
@@ -130,8 +136,12 @@ export class ChatRoom extends DurableObject<Env> {
     const d1 = new D1Store(env.DB);
     this.history = new RoomHistory(this.log, d1);
     this.outbox = new D1Outbox(ctx.storage, this.log, this.members, d1, this.config);
-    this.presence = new Presence((signal) => this.hub.signal(signal), this.config.presenceGraceMs);
-    this.hub = new Hub(this.log, this.history, this.presence, this.streamFlush);
+    this.webhooks = new WebhookQueue(ctx.storage, env, () => this.log.room);
+    this.presence = new Presence((signal) => {
+      this.hub.signal(signal);
+      this.occupancy?.presence(signal); // (undefined only while the constructor restores sockets, which announces nothing)
+    }, this.config.presenceGraceMs);
+    this.hub = new Hub(this.log, this.history, this.presence, this.streamFlush, () => this.occupancy?.changed());
     this.socketPolicy = {
       maxUnackedBytes: this.config.wsMaxUnackedBytes,
       dropped: (subscriber, unacked) => this.dropSlowSocket(subscriber, unacked),
@@ -149,9 +159,16 @@ export class ChatRoom extends DurableObject<Env> {
       countsSubscriptions: (channel) => matchesGrants(pusherConfigFrom(env).subscriptionCountChannels, channel),
     });
     this.pusher.restore();
+    this.occupancy = new RoomOccupancy(ctx.storage.sql, this.webhooks, {
+      hasSubscribers: () => this.hub.size > 0,
+      presentUntil: (now) => this.presence.presentUntil(now),
+      knows: (userId) => this.presence.knows(userId),
+    }, this.config.presenceGraceMs, () => this.log.room);
+    this.occupancy.restored();
     void ctx.blockConcurrencyWhile(async () => {
       await this.outbox.load();
       await this.pushQueue.load();
+      await this.webhooks.load();
     });
   }
 
@@ -251,6 +268,7 @@ export class ChatRoom extends DurableObject<Env> {
   async pusherClientEvent(channel: string, senderSocketId: string, frame: string): Promise<void> {
     this.enter(channel);
     this.pusher.relay(frame, senderSocketId);
+    if (this.webhooks.wants("client_event")) this.webhooks.clientEvent(channel, senderSocketId, frame);
   }
 
   /** Presence members of the channel as pusher-js sees them (Pusher and native). */
@@ -277,9 +295,16 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   /** The room's counters, for health checks and tests. */
-  async status(room: string): Promise<{ seq: number; trimmedSeq: number; subscribers: number; outbox: OutboxStatus; push: PushQueueStatus }> {
+  async status(room: string): Promise<{ seq: number; trimmedSeq: number; subscribers: number; outbox: OutboxStatus; push: PushQueueStatus; webhooks: WebhookQueueStatus }> {
     this.enter(room);
-    return { seq: this.log.lastSeq, trimmedSeq: this.log.trimmedSeq, subscribers: this.hub.size, outbox: this.outbox.status(), push: this.pushQueue.status() };
+    return {
+      seq: this.log.lastSeq,
+      trimmedSeq: this.log.trimmedSeq,
+      subscribers: this.hub.size,
+      outbox: this.outbox.status(),
+      push: this.pushQueue.status(),
+      webhooks: this.webhooks.status(),
+    };
   }
 
   // ---- fetch: the streaming transports ----
@@ -357,12 +382,14 @@ export class ChatRoom extends DurableObject<Env> {
     } else {
       const waitMs = call.waitMs ?? 0;
       this.presence.polled(call.user, Date.now(), waitMs);
+      this.occupancy.changed();
       events = await this.history.after(call.after, limit);
       if (events.length === 0 && waitMs > 0) {
         const poll = new LongPollSubscriber(call.user, limit, waitMs, (done) => this.hub.detach(done), signal);
         await this.hub.attach(poll, call.after);
         events = await poll.answer;
         this.presence.polled(call.user, Date.now());
+        this.occupancy.changed();
       }
     }
     let body = `{"messages":[${events.map((e) => e.json).join(",")}],"seq":${this.log.lastSeq}`;
@@ -457,6 +484,8 @@ export class ChatRoom extends DurableObject<Env> {
     await this.outbox.flush();
     this.log.pruneIdempotency(this.idempotencyFloor(Date.now()));
     if (this.log.room) await this.pushQueue.run(this.log.room);
+    this.occupancy.check();
+    await this.webhooks.run();
   }
 
   // ---- internals ----
@@ -471,18 +500,21 @@ export class ChatRoom extends DurableObject<Env> {
    * `pusher:cache_miss`). The one place the room learns of it: the
    * `cache_miss` webhook (SPEC §11) is queued from here.
    */
-  private onCacheMiss(_channel: string): void {}
+  private onCacheMiss(channel: string): void {
+    this.webhooks.cacheMiss(channel);
+  }
 
   /**
    * Stores the events (one transaction), schedules their D1 flush, queues
-   * their Web Push (off the send path: the alarm delivers it) and hands them
-   * to the Hub, which fans them out together.
+   * their Web Push and `message` webhooks (off the send path: the alarm
+   * delivers them) and hands them to the Hub, which fans them out together.
    */
   private appendAll(inputs: NewEvent[], now: number, push: (PushOption | undefined)[] = []): EncodedEvent[] {
     const events = this.log.appendAll(inputs, now);
     this.outbox.schedule(now);
     events.forEach((event, i) => {
       this.pushQueue.enqueue(event.envelope, inputs[i]!.from?.id, push[i], now);
+      this.webhooks.message(event.envelope, now);
       this.hub.publish(event);
     });
     return events;

@@ -75,4 +75,16 @@ export interface Env {
    * (non-presence) channel, or comma-separated ids and `prefix*`; empty: none (Pusher's default).
    */
   PUSHER_SUBSCRIPTION_COUNT?: string;
+  /** Webhook receivers (comma-separated URLs; empty: webhooks off). Calls are signed with PUSHER_KEY / PUSHER_SECRET. */
+  WEBHOOK_URLS?: string;
+  /** Webhook event names sent (comma-separated; default all but `message`). */
+  WEBHOOK_EVENTS?: string;
+  /** Webhook events a room keeps for its receivers before dropping the oldest (default 10000). */
+  WEBHOOK_MAX_PENDING?: string;
+  /** How long a quiet room's first webhook event waits for others to share its call (ms, default 1000). */
+  WEBHOOK_BATCH_MS?: string;
+  /** First retry delay of a failed webhook call (ms, default 2000); it doubles per attempt, up to 5 min. */
+  WEBHOOK_RETRY_BASE_MS?: string;
+  /** How long a failing webhook call is retried before what is pending for that URL is dropped (s, default 3600). */
+  WEBHOOK_RETRY_FOR_SECONDS?: string;
 }

@@ -39,6 +39,8 @@ export class Hub implements Flushable {
     private readonly presence: Presence,
     /** The room's flusher, shared with its SSE streams (one run writes both). */
     private readonly flusher: StreamFlush,
+    /** Told after subscribers come and go (the room's occupancy follows it: room-occupancy.ts). */
+    private readonly changed: () => void = () => {},
   ) {}
 
   get size(): number {
@@ -84,6 +86,7 @@ export class Hub implements Flushable {
       if (!(await this.#waited(subscriber, wait))) return this.#drop(subscriber);
     }
     this.#live.add(subscriber);
+    this.changed();
   }
 
   /** Adds a subscriber known to be up to date (a WebSocket woken from hibernation). */
@@ -91,12 +94,14 @@ export class Hub implements Flushable {
     subscriber.cursor = this.log.lastSeq;
     this.#live.add(subscriber);
     if (subscriber.countsAsConnection) this.presence.restored(subscriber.user);
+    this.changed();
   }
 
   /** Removes a subscriber (its connection closed, or it finished). */
   detach(subscriber: Subscriber): void {
     if (!this.#live.delete(subscriber)) return;
     if (subscriber.countsAsConnection) this.presence.disconnected(subscriber.user);
+    this.changed();
   }
 
   /** Queues a newly accepted event for every live subscriber; the next flush hands it out. */
@@ -175,6 +180,7 @@ export class Hub implements Flushable {
 
   #drop(subscriber: Subscriber): void {
     if (subscriber.countsAsConnection) this.presence.disconnected(subscriber.user);
+    this.changed();
   }
 }
 

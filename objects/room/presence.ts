@@ -97,6 +97,21 @@ export class Presence {
     return !!member && (member.connections > 0 || member.polledUntil > now);
   }
 
+  /** Until when someone is present: Infinity while anyone holds a connection, the last poll's window otherwise, 0 for no one. */
+  presentUntil(now: number): number {
+    let until = 0;
+    for (const member of this.#members.values()) {
+      if (member.connections > 0) return Infinity;
+      if (member.polledUntil > now) until = Math.max(until, member.polledUntil);
+    }
+    return until;
+  }
+
+  /** Whether `userId` is a member: connected, polling, or within the grace after their last connection. */
+  knows(userId: string): boolean {
+    return this.#members.has(userId);
+  }
+
   #leaveIfGone(member: Member): void {
     const now = Date.now();
     if (member.connections > 0 || member.polledUntil > now || member.leaveTimer) return;

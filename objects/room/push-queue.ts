@@ -19,7 +19,7 @@
  *     429, 5xx, a network error or a timeout: tried again after
  *     `retryBaseMs × 2^(attempt-1)` (or the push service's Retry-After, if
  *     longer), up to 3 attempts in all. Anything else: given up.
- *  3. **Log** every attempt to D1's push_logs through PushLogOutbox.
+ *  3. **Log** every attempt to D1's push_logs through AttemptLogOutbox.
  *
  * The queue never throws into the alarm and never touches the send path's
  * state, so a push failure cannot fail or slow a send. New events ride the
@@ -34,7 +34,7 @@ import { pushConfigFrom, vapidKeysFrom, type VapidKeys } from "../../server/push
 import { encodeNotification, notificationFor, urgencyFor } from "../../server/push/payload";
 import { sendPush, type PushOutcome } from "../../server/push/sender";
 import type { PushLogEntry, PushStore, UserPushTarget } from "../../server/push/store";
-import { PushLogOutbox } from "./push-log-outbox";
+import { AttemptLogOutbox } from "./attempt-log-outbox";
 import type { RoomMembers } from "./room-members";
 
 const SCHEMA = `
@@ -88,7 +88,7 @@ export interface PushQueueStatus {
 }
 
 export class PushQueue {
-  readonly #logs: PushLogOutbox;
+  readonly #logs: AttemptLogOutbox<PushLogEntry>;
   #running = false;
   #failures = 0;
   #lastError?: string;
@@ -104,7 +104,7 @@ export class PushQueue {
     private readonly isOnline: (userId: string, now: number) => boolean,
   ) {
     storage.sql.exec(SCHEMA);
-    this.#logs = new PushLogOutbox(storage.sql);
+    this.#logs = new AttemptLogOutbox<PushLogEntry>(storage.sql, "push_log_outbox");
   }
 
   /**
@@ -149,7 +149,7 @@ export class PushQueue {
     try {
       if (Date.now() >= this.#d1NotBefore) await this.#d1Step(() => this.#expand());
       await this.#deliverDue(room);
-      if (Date.now() >= this.#d1NotBefore) await this.#d1Step(() => this.#logs.flush(this.store));
+      if (Date.now() >= this.#d1NotBefore) await this.#d1Step(() => this.#logs.flush((entries) => this.store.record(entries)));
     } catch (error) {
       console.error(`room ${room}: push queue:`, error);
     } finally {

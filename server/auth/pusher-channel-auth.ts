@@ -11,24 +11,8 @@
  * as sent, so the member or user the hub accepts is the one the signer
  * vouched for.
  */
+import { hmacSha256Hex } from "./hmac-hex";
 import { secretsEqual } from "./secrets-equal";
-
-const keys = new Map<string, Promise<CryptoKey>>();
-
-function hmacKey(secret: string): Promise<CryptoKey> {
-  let key = keys.get(secret);
-  if (!key) {
-    key = crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-    keys.set(secret, key);
-  }
-  return key;
-}
-
-function toHex(buffer: ArrayBuffer): string {
-  let out = "";
-  for (const byte of new Uint8Array(buffer)) out += byte.toString(16).padStart(2, "0");
-  return out;
-}
 
 /** The string Pusher signs for a channel subscription. */
 export function channelStringToSign(socketId: string, channel: string, channelData?: string): string {
@@ -41,8 +25,7 @@ export function userStringToSign(socketId: string, userData: string): string {
 }
 
 async function sign(key: string, secret: string, text: string): Promise<string> {
-  const signature = await crypto.subtle.sign("HMAC", await hmacKey(secret), new TextEncoder().encode(text));
-  return `${key}:${toHex(signature)}`;
+  return `${key}:${await hmacSha256Hex(secret, text)}`;
 }
 
 /** `<key>:<hex signature>`, the `auth` value pusher-js sends with `pusher:subscribe`. */

@@ -2,6 +2,7 @@
 import { exports } from "cloudflare:workers";
 import { env } from "cloudflare:workers";
 import { SignJWT } from "jose";
+import { expect } from "vitest";
 
 export const BASE = "https://rooms.test";
 
@@ -78,4 +79,25 @@ export class TestSocket {
   close(): void {
     this.ws.close(1000, "done");
   }
+}
+
+/** Opens an SSE stream through the Worker and returns a reader of its text. */
+export async function openSse(room: string, token: string) {
+  const response = await call(`/rooms/${room}/events?token=${token}`);
+  expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/);
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  return {
+    /** Reads until the buffer contains `text`. */
+    async until(text: string): Promise<string> {
+      while (!buffer.includes(text)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${text}`);
+        buffer += decoder.decode(value);
+      }
+      return buffer;
+    },
+    close: () => reader.cancel(),
+  };
 }

@@ -6,31 +6,10 @@
 import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, tokenFor, TestSocket } from "./helpers";
+import { call, openSse, tokenFor, TestSocket } from "./helpers";
 
 const presenceOf = async (room: string, token: string) =>
   ((await (await call(`/rooms/${room}/presence`, { headers: { authorization: `Bearer ${token}` } })).json()) as any).members;
-
-/** Opens an SSE stream through the Worker and returns a reader of its text. */
-async function openSse(room: string, token: string) {
-  const response = await call(`/rooms/${room}/events?token=${token}`);
-  expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/);
-  const reader = response.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  return {
-    /** Reads until the buffer contains `text`. */
-    async until(text: string): Promise<string> {
-      while (!buffer.includes(text)) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`stream ended before ${text}`);
-        buffer += decoder.decode(value);
-      }
-      return buffer;
-    },
-    close: () => reader.cancel(),
-  };
-}
 
 /** Alice and Bob, each with one WebSocket in `room` that has had its welcome. */
 async function aliceAndBob(room: string) {
