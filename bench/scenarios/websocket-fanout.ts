@@ -21,7 +21,7 @@ import { sleepUntil } from "../lib/http.ts";
 import { notifyOpenLoop } from "../lib/open-loop.ts";
 import type { BenchContext, Scenario, SeriesRun } from "../lib/scenario.ts";
 import { distribution } from "../lib/stats.ts";
-import { closeAll, cpuFigures, measureCpuOf, openMany, roomStatus, targetsFor, type Target, type TargetKey } from "../lib/targets.ts";
+import { closeAll, cpuFigures, measureCpuOf, openMany, roomStatus, systemsIn, targetsFor, type Target, type TargetKey } from "../lib/targets.ts";
 
 export interface FanoutParams {
   sockets: number;
@@ -36,7 +36,7 @@ export interface FanoutParams {
   direct: number;
 }
 
-const SYSTEMS: TargetKey[] = ["ours", "socketio", "ws"];
+const SYSTEMS: TargetKey[] = ["ours", "floor", "socketio", "ws"];
 
 export interface FanoutSize {
   sockets: number;
@@ -55,6 +55,7 @@ export function websocketFanout({ sockets, rate, runs, inQuick, saturates }: Fan
     title: (p) => `WebSocket fan-out, ${p.sockets.toLocaleString("en-US")} sockets, ${p.rate} events/s for ${p.seconds} s${p.direct ? ", no dev proxy" : ""}`,
     series: [
       { key: "ours", label: "ours", description: "hibernatable WebSockets in one room; each event notified over HTTP, stored in the room's SQLite, fanned out, then copied to D1" },
+      { key: "floor", label: "floor", description: "bench/floor under serve: hibernatable WebSockets in a minimal object; one SQLite insert and one send per socket per event" },
       { key: "socketio", label: "Socket.io 4", description: "Socket.io 4.8 room broadcast (io.to(room).emit) from an HTTP notify, in memory" },
       { key: "ws", label: "raw ws", description: "ws 8 broadcast of one pre-serialized frame from an HTTP notify, in memory" },
     ],
@@ -79,14 +80,15 @@ export function websocketFanout({ sockets, rate, runs, inQuick, saturates }: Fan
     async warmup(ctx, params) {
       const targets = targetsFor(ctx, { direct: params.direct === 1 });
       const small = { ...params, sockets: Math.min(params.sockets, 100), rate: Math.min(params.rate, 20), seconds: 1 };
-      for (const key of SYSTEMS) await fanoutRun(ctx, targets[key], small, `bench-fanout-warm-${key}`);
+      for (const key of systemsIn(ctx, SYSTEMS)) await fanoutRun(ctx, targets[key], small, `bench-fanout-warm-${key}`);
     },
 
     async run(ctx, params, runIndex) {
       const targets = targetsFor(ctx, { direct: params.direct === 1 });
       const result: Record<string, SeriesRun> = {};
-      for (let k = 0; k < SYSTEMS.length && !ctx.signal.aborted; k++) {
-        const key = SYSTEMS[(k + runIndex) % SYSTEMS.length]!;
+      const systems = systemsIn(ctx, SYSTEMS);
+      for (let k = 0; k < systems.length && !ctx.signal.aborted; k++) {
+        const key = systems[(k + runIndex) % systems.length]!;
         result[key] = await fanoutRun(ctx, targets[key], params, `bench-fanout-${params.sockets}-${Date.now()}-${key}`);
       }
       return result;
