@@ -27,10 +27,19 @@ const claimsSchema = v.object({
   rooms: v.optional(v.array(v.string())),
 });
 
-const keys = new Map<string, Uint8Array>();
-function keyFor(secret: string): Uint8Array {
+/**
+ * The HMAC key, imported once per secret and isolate. Given raw bytes, jose
+ * runs crypto.subtle.importKey on every verify: one more runtime call per
+ * authenticated request (each WebSocket, SSE stream and poll), which the
+ * long-poll benchmark showed against its floor.
+ */
+const keys = new Map<string, Promise<CryptoKey>>();
+function keyFor(secret: string): Promise<CryptoKey> {
   let key = keys.get(secret);
-  if (!key) keys.set(secret, (key = new TextEncoder().encode(secret)));
+  if (!key) {
+    key = crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+    keys.set(secret, key);
+  }
   return key;
 }
 
@@ -40,7 +49,7 @@ export async function authenticateClient(request: Request, url: URL, env: Env): 
   const secret = requireSecret(env, "JWT_SECRET");
   let payload: unknown;
   try {
-    ({ payload } = await jwtVerify(token, keyFor(secret), { algorithms: ["HS256"] }));
+    ({ payload } = await jwtVerify(token, await keyFor(secret), { algorithms: ["HS256"] }));
   } catch (error) {
     throw new ApiError("invalid_token", describeJoseError(error));
   }
