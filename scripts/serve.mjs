@@ -106,8 +106,21 @@ wrangler(["deploy", "--dry-run", "--outdir", bundleDir, "--config", configPath],
 const bundle = readdirSync(bundleDir).find((f) => f.endsWith(".js"));
 if (!bundle) fail(`wrangler deploy --dry-run wrote no .js file to ${bundleDir}`);
 
+// Installed before Miniflare's own exit hook, so a stop is always said; either one ends workerd.
+let mf;
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    emit("info", "stopping", { signal });
+    await mf?.dispose().catch(() => {});
+    process.exit(0);
+  });
+}
+
 // wrangler's translation is in Miniflare's v4 option shape; Miniflare converts it to its own.
-const mf = new Miniflare(convertV4MiniflareOptions({
+mf = new Miniflare(convertV4MiniflareOptions({
   // Miniflare's own entry socket is required but unused: it listens on a random loopback port.
   host: "127.0.0.1",
   port: 0,
@@ -126,7 +139,9 @@ const mf = new Miniflare(convertV4MiniflareOptions({
     {
       ...workerOptions,
       name: config.name,
-      bindings: { ...workerOptions.bindings, ...readDevVars(args["env-file"]) },
+      // wrangler.toml's [vars], then the env file: wrangler's translation also reads the project's .dev.vars,
+      // which --env-file replaces rather than extends.
+      bindings: { ...config.vars, ...readDevVars(args["env-file"]) },
       // Module names are paths relative to rootPath, which must not climb out of it.
       rootPath: bundleDir,
       modules: true,
@@ -152,17 +167,6 @@ try {
 }
 emit("info", "serving", { url, workerdPid: workerdPid(), state, config: configPath });
 
-let stopping = false;
-for (const signal of ["SIGINT", "SIGTERM"]) {
-  process.on(signal, async () => {
-    if (stopping) return;
-    stopping = true;
-    // Said first: Miniflare's own exit hook may end the process once workerd is stopped.
-    emit("info", "stopping", { signal });
-    await mf.dispose().catch(() => {});
-    process.exit(0);
-  });
-}
 
 /**
  * Applies a D1 database's migrations that are not applied yet, recorded in
