@@ -1,8 +1,9 @@
 /**
  * `npm run soak` [-- --minutes N] [--clients N] [--rooms N] [--out PATH]
  *
- * A long, bounded run against `wrangler dev` on 127.0.0.1 (the e2e harness's
- * DevServer, its own state directory): 1,000 clients by default, spread over
+ * A long, bounded run against `npm run serve` on 127.0.0.1 (the e2e
+ * harness's ServeServer, its own state directory; `--target dev`: wrangler
+ * dev, through DevServer): 1,000 clients by default, spread over
  * 50 rooms and three transports (half WebSocket, a quarter SSE, a quarter
  * long-poll), for 10 minutes. Each client connects (resuming from the last
  * seq it saw), sends a chat message every 15-45 s (WebSocket frames or HTTP
@@ -38,10 +39,11 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import WebSocket from "ws";
 import { tokenFor } from "../test/e2e/clients.ts";
-import { DEFAULT_SECRETS, DevServer } from "../test/e2e/server.ts";
+import { ServeServer } from "../test/e2e/serve-server.ts";
+import { DEFAULT_SECRETS, DevServer, freePort } from "../test/e2e/server.ts";
 import { installExitGuards, stopServer, timeLimit, track, wasInterrupted } from "./lib/lifecycle.ts";
-import { machineInfo } from "./lib/machine.ts";
-import { HeapProbe, sampleMemory, type MemorySample } from "./lib/server-memory.ts";
+import { machineInfo, residentMiB } from "./lib/machine.ts";
+import { HeapProbe, sampleMemory as sampleDevMemory, type MemorySample } from "./lib/server-memory.ts";
 import { percentile } from "./lib/stats.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -51,8 +53,10 @@ const { values: args } = parseArgs({
     clients: { type: "string", default: "1000" },
     rooms: { type: "string", default: "50" },
     out: { type: "string" },
+    target: { type: "string", default: "serve" },
   },
 });
+if (args.target !== "serve" && args.target !== "dev") throw new Error(`--target must be serve or dev, got ${args.target}`);
 const MINUTES = Number(args.minutes);
 const CLIENTS = Number(args.clients);
 const ROOMS = Number(args.rooms);
@@ -408,12 +412,16 @@ async function main(): Promise<number> {
   const clearLimit = timeLimit(RUN_MS + 6 * 60_000, abort);
   const startedAt = new Date();
   try {
-    log(`${CLIENTS} clients, ${ROOMS} rooms, ${MINUTES} min; starting wrangler dev…`);
-    const server = await DevServer.start({
-      // Dead SSE streams are found by their next write: a 5 s heartbeat finds them sooner.
-      vars: { SSE_HEARTBEAT_SECONDS: "5" },
-    });
+    log(`${CLIENTS} clients, ${ROOMS} rooms, ${MINUTES} min; starting ${args.target === "serve" ? "npm run serve" : "wrangler dev"}…`);
+    // Dead SSE streams are found by their next write: a 5 s heartbeat finds them sooner.
+    const vars = { SSE_HEARTBEAT_SECONDS: "5" };
+    const server = args.target === "serve" ? await ServeServer.start({ vars, inspectorPort: await freePort() }) : await DevServer.start({ vars });
     track(server);
+    /** Under serve, one workerd runs everything: its RSS is the rooms'; there is no proxy or wrangler process. */
+    const sampleMemory = server instanceof ServeServer ? (t: number): MemorySample | undefined => {
+      const roomsMiB = residentMiB(server.workerdPid);
+      return roomsMiB === undefined ? undefined : { t, roomsMiB, proxyMiB: 0, wranglerMiB: 0 };
+    } : sampleDevMemory;
     base = server.url;
     wsBase = server.wsUrl;
     const rooms = Array.from({ length: ROOMS }, (_, i) => `soak-${i}`);
@@ -427,7 +435,7 @@ async function main(): Promise<number> {
     );
     log(`server ready at ${server.url}; ramping up over ${RAMP_MS / 1000} s`);
 
-    const heap = await HeapProbe.connect(server.inspectorPort, log);
+    const heap = await HeapProbe.connect(server instanceof ServeServer ? server.inspectorPort! : server.inspectorPort, log);
     const t0 = Date.now();
     const until = t0 + RUN_MS;
     const memory: MemorySample[] = [];

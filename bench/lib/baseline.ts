@@ -6,7 +6,6 @@
  * and is SIGKILLed by the runner's exit guard in any case.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 const BASELINES = resolve(import.meta.dirname, "../baselines");
@@ -63,16 +62,6 @@ export class Baseline {
       child.stderr!.on("data", (chunk: Buffer) => output.push(String(chunk)));
       child.once("exit", (code, signal) => fail(new Error(`baseline ${name} exited (${code ?? signal}):\n${output.join("")}`)));
     });
-  }
-
-  /** Resident memory of the baseline's process, MiB (Linux /proc; undefined elsewhere). */
-  residentMiB(): number | undefined {
-    try {
-      const kib = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${this.pid}/status`, "utf8"))?.[1]);
-      return Number.isFinite(kib) ? Math.round((kib / 1024) * 10) / 10 : undefined;
-    } catch {
-      return undefined;
-    }
   }
 
   /** SIGTERM, then SIGKILL if it has not exited within 5 s. */

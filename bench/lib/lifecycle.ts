@@ -6,10 +6,10 @@
  *    and are still running (wrangler, workerd) are SIGKILLed by pid.
  */
 import { rmSync } from "node:fs";
-import type { DevServer } from "../../test/e2e/server.ts";
 import { descendants } from "./machine.ts";
+import type { BenchServer } from "./scenario.ts";
 
-let current: DevServer | undefined;
+let current: BenchServer[] = [];
 let interrupted = false;
 
 /** True once SIGINT/SIGTERM arrived: errors after that are the shutdown's, not the bench's. */
@@ -37,21 +37,21 @@ export function installExitGuards(): void {
   }
 }
 
-/** The server to stop on exit. */
-export function track(server: DevServer): void {
-  current = server;
+/** A server to stop on exit. */
+export function track(server: BenchServer): void {
+  current.push(server);
 }
 
-/** Stops the server (SIGTERM to its process tree, SIGKILL after 10 s) and removes its state directory. */
+/** Stops the servers (SIGTERM to each, SIGKILL after 10 s) and removes their state directories. */
 export async function stopServer(): Promise<void> {
-  const server = current;
-  current = undefined;
-  if (!server) return;
+  const servers = current;
+  current = [];
+  if (servers.length === 0) return;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([server.stop(), new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000)))]);
+  await Promise.race([Promise.all(servers.map((s) => s.stop())), new Promise<void>((resolve) => (timer = setTimeout(resolve, 10_000)))]);
   clearTimeout(timer);
   killOwnChildren("SIGKILL");
-  rmSync(server.persistDir, { recursive: true, force: true });
+  for (const server of servers) rmSync(server.persistDir, { recursive: true, force: true });
 }
 
 /** Aborts `controller` after `ms`; if the bench still has not finished 15 s later, exits with 124. */

@@ -47,6 +47,16 @@ export function descendants(pid: number): number[] {
   return children.flatMap((child) => [child, ...descendants(child)]);
 }
 
+/** Resident memory of a process, MiB (Linux /proc; undefined once it is gone or elsewhere). */
+export function residentMiB(pid: number): number | undefined {
+  try {
+    const kib = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]);
+    return Number.isFinite(kib) ? Math.round((kib / 1024) * 10) / 10 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** CPU time (user + system) a process has used so far, ms; undefined once it is gone or off Linux. */
 export function processCpuMs(pid: number): number | undefined {
   try {

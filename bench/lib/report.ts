@@ -15,7 +15,7 @@ export const LATENCY_FIGURES = ["p50", "p99", "max"] as const;
 type LatencyFigure = (typeof LATENCY_FIGURES)[number];
 
 /** Columns in this order when present; other series follow in the order met. */
-const COLUMN_ORDER = ["socketio", "ws"];
+const COLUMN_ORDER = ["floor", "socketio", "ws"];
 
 export interface SeriesSummary {
   key: string;

@@ -9,15 +9,32 @@
  * first series is ours, and every other one is shown beside it with the
  * ratio ours/other.
  */
-import type { DevServer } from "../../test/e2e/server.ts";
 import type { Baseline } from "./baseline.ts";
 
 export type Mode = "full" | "quick";
 
-export interface BenchContext {
-  server: DevServer;
+/** What runs ours: `npm run serve` (the default), or wrangler dev (`--target dev`, for information). */
+export type ServerKind = "serve" | "dev";
+
+/** A server the runner started and stops (ours under serve or wrangler dev, or the floor). */
+export interface BenchServer {
   /** http://127.0.0.1:<port> */
   url: string;
+  /** Its state directory (D1, objects), removed when the bench ends. */
+  persistDir: string;
+  stop(): Promise<void>;
+}
+
+export interface BenchContext {
+  server: BenchServer;
+  /** What runs ours. */
+  serverKind: ServerKind;
+  /** Under serve: the workerd that runs ours (CPU and memory figures). Under wrangler dev: found from its processes (lib/direct.ts). */
+  serverPid?: number;
+  /** http://127.0.0.1:<port> */
+  url: string;
+  /** The floor (bench/floor): a minimal Worker + Durable Object under serve, beside ours in the same run (full runs only). */
+  floor?: { url: string; pid: number };
   notifySecret: string;
   jwtSecret: string;
   mode: Mode;

@@ -2,10 +2,11 @@
  * The three systems every WebSocket scenario runs against, behind one small
  * interface, so a scenario is written once:
  *
- *   - ours:     wrangler dev; WebSocket /rooms/:room/ws?token=…, POST /rooms/:room/notify
+ *   - ours:     `npm run serve` (or wrangler dev with --target dev); WebSocket /rooms/:room/ws?token=…, POST /rooms/:room/notify
  *               (NOTIFY_SECRET), GET /rooms/:room/status;
  *   - socketio: bench/baselines/socketio-server.ts (Socket.io 4, in-memory room broadcast);
- *   - ws:       bench/baselines/ws-server.ts (raw `ws` broadcast, the ceiling for a Node process).
+ *   - ws:       bench/baselines/ws-server.ts (raw `ws` broadcast, the ceiling for a Node process);
+ *   - floor:    bench/floor under serve: the same wire shapes, with only the runtime's least work per event.
  *
  * Every client socket is a `ws` WebSocket (no compression), whichever the
  * server, so the client's cost per frame is the same for all three (see
@@ -19,11 +20,11 @@ import type { Baseline } from "./baseline.ts";
 import { getJson, postJson, type TimedResponse } from "./http.ts";
 import type { BenchContext } from "./scenario.ts";
 import { devProcesses } from "./direct.ts";
-import { processCpuMs } from "./machine.ts";
+import { processCpuMs, residentMiB } from "./machine.ts";
 import { sampleMemory } from "./server-memory.ts";
 import { CONNECT_PACKET, decodeSocketIo, encodeEventWithAck, PONG_PACKET, socketIoPath } from "./socketio-wire.ts";
 
-export type TargetKey = "ours" | "socketio" | "ws";
+export type TargetKey = "ours" | "floor" | "socketio" | "ws";
 
 /** A WebSocket must be open and welcomed within this. */
 const OPEN_TIMEOUT_MS = 30_000;
@@ -90,8 +91,23 @@ export interface Target {
  * coalesced `messages` / `acks` frames.
  */
 export function targetsFor(ctx: BenchContext, options: { direct?: boolean; batch?: boolean } = {}): Record<TargetKey, Target> {
-  if (options.direct && !ctx.directUrl) throw new Error("the workerd behind wrangler dev's proxy was not found; run without direct=1");
-  return { ours: ours(ctx, options.direct ? ctx.directUrl! : ctx.url, options.batch === true), socketio: socketio(ctx.baselines.socketio), ws: rawWs(ctx.baselines.ws) };
+  // Under serve, ours has no proxy in front: direct is what it always is.
+  const direct = options.direct && ctx.serverKind === "dev";
+  if (direct && !ctx.directUrl) throw new Error("the workerd behind wrangler dev's proxy was not found; run without direct=1");
+  return {
+    ours: ours(ctx, direct ? ctx.directUrl! : ctx.url, options.batch === true),
+    get floor(): Target {
+      if (!ctx.floor) throw new Error("the floor runs in a full bench only");
+      return roomsApi("floor", ctx, ctx.floor.url, processFigures(ctx.floor.pid));
+    },
+    socketio: socketio(ctx.baselines.socketio),
+    ws: rawWs(ctx.baselines.ws),
+  };
+}
+
+/** The systems a scenario runs in this bench: the floor in a full run only (quick checks delivery, not cost). */
+export function systemsIn(ctx: BenchContext, keys: TargetKey[]): TargetKey[] {
+  return ctx.floor ? keys : keys.filter((key) => key !== "floor");
 }
 
 const tokens = new Map<string, Promise<string>>();
@@ -101,19 +117,10 @@ const tokenOf = (user: string): Promise<string> => {
   return token;
 };
 
+/** ours: under serve, its workerd by pid; under wrangler dev, the rooms' workerd and the dev tooling around it. */
 function ours(ctx: BenchContext, base: string, batch: boolean): Target {
-  const wsBase = base.replace(/^http/, "ws");
-  const auth = { authorization: `Bearer ${ctx.notifySecret}` };
-  return {
-    key: "ours",
-    async open(room, user, handlers) {
-      return openJsonFrames(`${wsBase}/rooms/${room}/ws?token=${await tokenOf(user)}${batch ? "&batch=1" : ""}`, handlers);
-    },
-    notify: (room, event, data) => postJson(`${base}/rooms/${room}/notify`, { event, data }, auth),
-    notifyMany: (room, events) => postJson(`${base}/rooms/${room}/notify`, { events }, auth),
-    async held(room) {
-      return (await roomStatus(ctx, room, base)).subscribers;
-    },
+  if (ctx.serverPid !== undefined) return roomsApi("ours", ctx, base, processFigures(ctx.serverPid), batch);
+  return roomsApi("ours", ctx, base, {
     memory() {
       const sample = sampleMemory(0);
       return sample ? { serverMiB: sample.roomsMiB, proxyMiB: sample.proxyMiB } : undefined;
@@ -124,6 +131,38 @@ function ours(ctx: BenchContext, base: string, batch: boolean): Target {
       if (serverMs === undefined) return undefined;
       return { serverMs, toolingMs: tooling.reduce((sum, pid) => sum + (processCpuMs(pid) ?? 0), 0) };
     },
+  }, batch);
+}
+
+/** The rooms' routes (ours' and the floor's, which speaks the same shapes), measured by `figures`. */
+function roomsApi(key: "ours" | "floor", ctx: BenchContext, base: string, figures: Pick<Target, "memory" | "cpu">, batch = false): Target {
+  const wsBase = base.replace(/^http/, "ws");
+  const auth = { authorization: `Bearer ${ctx.notifySecret}` };
+  return {
+    key,
+    async open(room, user, handlers) {
+      return openJsonFrames(`${wsBase}/rooms/${room}/ws?token=${await tokenOf(user)}${batch ? "&batch=1" : ""}`, handlers);
+    },
+    notify: (room, event, data) => postJson(`${base}/rooms/${room}/notify`, { event, data }, auth),
+    notifyMany: (room, events) => postJson(`${base}/rooms/${room}/notify`, { events }, auth),
+    async held(room) {
+      return (await roomStatus(ctx, room, base)).subscribers;
+    },
+    ...figures,
+  };
+}
+
+/** Memory and CPU of one process (a workerd under serve, a baseline's Node). */
+function processFigures(pid: number): Pick<Target, "memory" | "cpu"> {
+  return {
+    memory() {
+      const mib = residentMiB(pid);
+      return mib === undefined ? undefined : { serverMiB: mib };
+    },
+    cpu() {
+      const serverMs = processCpuMs(pid);
+      return serverMs === undefined ? undefined : { serverMs };
+    },
   };
 }
 
@@ -133,8 +172,7 @@ function rawWs(baseline: Baseline): Target {
     open: (room, _user, handlers) => openJsonFrames(`${baseline.wsUrl}/ws?room=${encodeURIComponent(room)}`, handlers),
     notify: (room, event, data) => postJson(`${baseline.url}/notify`, { room, event, data }),
     held: (room) => baselineHeld(baseline, room),
-    memory: () => baselineMemory(baseline),
-    cpu: () => baselineCpu(baseline),
+    ...processFigures(baseline.pid),
   };
 }
 
@@ -144,8 +182,7 @@ function socketio(baseline: Baseline): Target {
     open: (room, _user, handlers) => openSocketIo(`${baseline.wsUrl}${socketIoPath({ room })}`, handlers),
     notify: (room, event, data) => postJson(`${baseline.url}/notify`, { room, event, data }),
     held: (room) => baselineHeld(baseline, room),
-    memory: () => baselineMemory(baseline),
-    cpu: () => baselineCpu(baseline),
+    ...processFigures(baseline.pid),
   };
 }
 
@@ -200,16 +237,6 @@ export async function roomStatus(ctx: BenchContext, room: string, base = ctx.url
 async function baselineHeld(baseline: Baseline, room: string): Promise<number> {
   const { body } = await getJson<{ sockets: number; streams?: number; polls?: number }>(`${baseline.url}/status?room=${encodeURIComponent(room)}`);
   return body.sockets + (body.streams ?? 0) + (body.polls ?? 0);
-}
-
-function baselineCpu(baseline: Baseline): ServerCpu | undefined {
-  const serverMs = processCpuMs(baseline.pid);
-  return serverMs === undefined ? undefined : { serverMs };
-}
-
-function baselineMemory(baseline: Baseline): ServerMemory | undefined {
-  const mib = baseline.residentMiB();
-  return mib === undefined ? undefined : { serverMiB: mib };
 }
 
 /**

@@ -27,7 +27,7 @@
  */
 import { sleepUntil } from "../lib/http.ts";
 import type { BenchContext, Scenario, SeriesRun } from "../lib/scenario.ts";
-import { closeAll, openMany, targetsFor, type Connection, type Target, type TargetKey } from "../lib/targets.ts";
+import { closeAll, openMany, systemsIn, targetsFor, type Connection, type Target, type TargetKey } from "../lib/targets.ts";
 
 export interface ConnectionsParams {
   /** The first step; the next ones are 2×, 5×, 10× … up to `max`. */
@@ -38,7 +38,7 @@ export interface ConnectionsParams {
   direct: number;
 }
 
-const SYSTEMS: TargetKey[] = ["ours", "socketio", "ws"];
+const SYSTEMS: TargetKey[] = ["ours", "floor", "socketio", "ws"];
 
 export function connections(): Scenario<ConnectionsParams> {
   return {
@@ -46,6 +46,7 @@ export function connections(): Scenario<ConnectionsParams> {
     title: (p) => `connections, one room, stepping up to ${p.max.toLocaleString("en-US")} WebSockets${p.direct ? "" : " through the dev proxy"}`,
     series: [
       { key: "ours", label: "ours", description: "hibernatable WebSockets held by one room object; memory: RSS of the workerd running the Worker and objects" },
+      { key: "floor", label: "floor", description: "bench/floor under serve: hibernatable WebSockets accepted by a minimal object; memory: RSS of its workerd" },
       { key: "socketio", label: "Socket.io 4", description: "Socket.io 4.8 sockets joined to one room; memory: RSS of its Node process" },
       { key: "ws", label: "raw ws", description: "ws 8 sockets in one in-memory room; memory: RSS of its Node process" },
     ],
@@ -62,8 +63,9 @@ export function connections(): Scenario<ConnectionsParams> {
     async run(ctx, params, runIndex) {
       const targets = targetsFor(ctx, { direct: params.direct === 1 && ctx.directUrl !== undefined });
       const result: Record<string, SeriesRun> = {};
-      for (let k = 0; k < SYSTEMS.length && !ctx.signal.aborted; k++) {
-        const key = SYSTEMS[(k + runIndex) % SYSTEMS.length]!;
+      const systems = systemsIn(ctx, SYSTEMS);
+      for (let k = 0; k < systems.length && !ctx.signal.aborted; k++) {
+        const key = systems[(k + runIndex) % systems.length]!;
         result[key] = await stepUp(ctx, targets[key], params, `bench-connections-${Date.now()}-${key}`);
       }
       return result;
@@ -86,7 +88,7 @@ const SPARE_FILES = 500;
 
 /** The most sockets a target's server (and the bench's client) can hold under the open-file limit, in hundreds. */
 function fitting(ctx: BenchContext, key: TargetKey): number {
-  const perSocket = key === "ours" ? 2 : 1;
+  const perSocket = key === "ours" || key === "floor" ? 2 : 1; // workerd
   return Math.floor((ctx.openFiles - SPARE_FILES) / perSocket / 100) * 100;
 }
 

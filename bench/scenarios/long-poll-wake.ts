@@ -35,6 +35,7 @@ import { io as socketIoClient, type Socket } from "socket.io-client";
 import { postJson, tokenFor } from "../../test/e2e/clients.ts";
 import { getJson, sleep, sleepUntil, untilAborted } from "../lib/http.ts";
 import type { BenchContext, Scenario, SeriesRun } from "../lib/scenario.ts";
+import { processCpuMs } from "../lib/machine.ts";
 import { distribution } from "../lib/stats.ts";
 
 export interface LongPollWakeParams {
@@ -72,6 +73,8 @@ interface RoundResult {
   requests: number;
   durationMs: number;
   errors: number;
+  /** ms of CPU the server used over the round (ours and the floor, when its process is known). */
+  serverCpuMs?: number;
 }
 
 /**
@@ -92,6 +95,11 @@ export function longPollWake(polls: number, inQuick: boolean): Scenario<LongPoll
         description: "GET /rooms/:room/messages?after=N&wait=25 held in the room, woken by the Hub's fan-out",
       },
       {
+        key: "floor",
+        label: "floor",
+        description: "bench/floor under serve: the same GET held in a minimal object, answered with one pre-built body per held poll on notify",
+      },
+      {
         key: "socketio",
         label: "Socket.io 4",
         description: "socket.io-client 4.8 with transports: ['polling'] (HTTP long-polling) in a Socket.io 4.8 room; event broadcast from an HTTP notify",
@@ -107,6 +115,7 @@ export function longPollWake(polls: number, inQuick: boolean): Scenario<LongPoll
         description: "GET /rooms/:room/messages?after=N without wait, every 500 ms per client, random phase (the seed design's database-polling loop)",
       },
     ],
+    figures: [{ key: "pollServerUs", label: "server CPU per answered long-poll (held, woken, answered)", unit: "µs", better: "lower" }],
     runs: 3,
     params: (mode) =>
       mode === "quick"
@@ -118,7 +127,8 @@ export function longPollWake(polls: number, inQuick: boolean): Scenario<LongPoll
     async warmup(ctx, params) {
       for (let i = 0; i < params.historyEvents; i++) await publish(ctx, params.room, { history: i });
       const tokens = await tokensFor(params.polls);
-      await longPollRound(ctx, params, tokens, -1);
+      await longPollRound(ctx, ours(ctx), params, tokens, -1);
+      if (ctx.floor) await longPollRound(ctx, floor(ctx.floor), params, tokens, -1);
       await rawLongPollRound(ctx, params, -1);
       const clients = await connectSocketIo(ctx, params);
       try {
@@ -132,14 +142,17 @@ export function longPollWake(polls: number, inQuick: boolean): Scenario<LongPoll
     async run(ctx, params) {
       const tokens = await tokensFor(params.polls);
       const clients = await connectSocketIo(ctx, params);
-      const ours: RoundResult[] = [];
+      const ourRounds: RoundResult[] = [];
+      const floorRounds: RoundResult[] = [];
       const raw: RoundResult[] = [];
       const sio: RoundResult[] = [];
       const baseline: RoundResult[] = [];
       try {
         for (let round = 0; round < params.rounds; round++) {
           if (ctx.signal.aborted) break;
-          ours.push(await longPollRound(ctx, params, tokens, round));
+          ourRounds.push(await longPollRound(ctx, ours(ctx), params, tokens, round));
+          if (ctx.signal.aborted) break;
+          if (ctx.floor) floorRounds.push(await longPollRound(ctx, floor(ctx.floor), params, tokens, round));
           if (ctx.signal.aborted) break;
           raw.push(await rawLongPollRound(ctx, params, round));
           if (ctx.signal.aborted) break;
@@ -151,14 +164,16 @@ export function longPollWake(polls: number, inQuick: boolean): Scenario<LongPoll
         for (const client of clients) client.disconnect();
       }
       const expected = params.polls * params.rounds;
-      const longpoll = merge(ours, expected);
+      const longpoll = merge(ourRounds, expected);
       longpoll.extra = {
-        notifyRttP50Ms: distribution(ours.flatMap((r) => r.rttsMs)).p50,
-      /** Median over rounds of the round's first answer: how long before any answer leaves. */
-      firstAnswerP50Ms: distribution(ours.map((r) => Math.min(...r.latenciesMs))).p50,
-        holdAllMsP50: distribution(ours.map((r) => r.holdMs)).p50,
-        errors: sum(ours.map((r) => r.errors)),
+        notifyRttP50Ms: distribution(ourRounds.flatMap((r) => r.rttsMs)).p50,
+        /** Median over rounds of the round's first answer: how long before any answer leaves. */
+        firstAnswerP50Ms: distribution(ourRounds.map((r) => Math.min(...r.latenciesMs))).p50,
+        holdAllMsP50: distribution(ourRounds.map((r) => r.holdMs)).p50,
+        errors: sum(ourRounds.map((r) => r.errors)),
+        ...cpuPerPoll(ourRounds),
       };
+      const floorSeries: Record<string, SeriesRun> = ctx.floor ? { floor: { ...merge(floorRounds, expected), extra: { errors: sum(floorRounds.map((r) => r.errors)), ...cpuPerPoll(floorRounds) } } } : {};
       const poll500 = merge(baseline, expected);
       const seconds = sum(baseline.map((r) => r.durationMs)) / 1000;
       poll500.extra = {
@@ -170,7 +185,7 @@ export function longPollWake(polls: number, inQuick: boolean): Scenario<LongPoll
       const ws = merge(raw, expected);
       ws.extra = { errors: sum(raw.map((r) => r.errors)) };
       const socketio = merge(sio, expected);
-      return { longpoll, socketio, ws, poll500 };
+      return { longpoll, ...floorSeries, socketio, ws, poll500 };
     },
   };
 }
@@ -267,12 +282,34 @@ async function socketIoRound(ctx: BenchContext, params: LongPollWakeParams, clie
   return result;
 }
 
-/** One round of ours: N held polls, one notify, N answers timed. */
-async function longPollRound(ctx: BenchContext, params: LongPollWakeParams, tokens: string[], round: number): Promise<RoundResult> {
+/** Where a long-poll round runs: ours, or the floor (same routes), and the process whose CPU it costs. */
+interface PollServer {
+  url: string;
+  pid?: number;
+}
+
+const ours = (ctx: BenchContext): PollServer => ({ url: ctx.url, pid: ctx.serverPid });
+const floor = (f: { url: string; pid: number }): PollServer => f;
+
+/** Server CPU per answered poll over the rounds (absent when the process is not known, as under wrangler dev). */
+function cpuPerPoll(rounds: RoundResult[]): Record<string, number> {
+  const measured = rounds.filter((r) => r.serverCpuMs !== undefined);
+  const answered = sum(measured.map((r) => r.delivered));
+  return measured.length && answered ? { pollServerUs: (sum(measured.map((r) => r.serverCpuMs!)) * 1000) / answered } : {};
+}
+
+/**
+ * One round of ours (or the floor): N held polls, one notify, N answers
+ * timed. The server's CPU is counted from the first poll sent to the last
+ * answer: holding, waking and answering N polls, plus the bench's status
+ * checks while they are taken in (every 20 ms, the same for both).
+ */
+async function longPollRound(ctx: BenchContext, server: PollServer, params: LongPollWakeParams, tokens: string[], round: number): Promise<RoundResult> {
   const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(params.roundTimeoutMs)]);
-  const seq = (await status(ctx, params.room)).seq;
+  const seq = (await status(ctx, params.room, server.url)).seq;
   const target = seq + 1;
-  const url = `${ctx.url}/rooms/${params.room}/messages?after=${seq}&wait=${params.waitSeconds}`;
+  const url = `${server.url}/rooms/${params.room}/messages?after=${seq}&wait=${params.waitSeconds}`;
+  const cpuBefore = server.pid === undefined ? undefined : processCpuMs(server.pid);
   const arrivals: (number | undefined)[] = new Array(tokens.length).fill(undefined);
   let duplicates = 0;
   let errors = 0;
@@ -292,17 +329,19 @@ async function longPollRound(ctx: BenchContext, params: LongPollWakeParams, toke
   // Publish only once the room holds every poll (or those that failed have failed).
   let held = 0;
   while (!signal.aborted) {
-    held = (await status(ctx, params.room)).subscribers;
+    held = (await status(ctx, params.room, server.url)).subscribers;
     if (held + settled >= tokens.length) break;
-    await sleep(2);
+    await sleep(20);
   }
   const holdMs = performance.now() - begun;
   const t0 = performance.now();
-  const published = await publish(ctx, params.room, { round }, signal).catch(() => undefined);
+  const published = await publish(ctx, params.room, { round }, signal, server.url).catch(() => undefined);
   const rtt = performance.now() - t0;
   await Promise.all(polls);
+  const cpuAfter = server.pid === undefined ? undefined : processCpuMs(server.pid);
   if (published !== undefined && published !== target) throw new Error(`notify got seq ${published}, expected ${target}: something else writes to ${params.room}`);
-  const result = roundResult(arrivals, t0, { duplicates, rttsMs: [rtt], holdMs, requests: 0, durationMs: performance.now() - begun, errors });
+  const serverCpuMs = cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore;
+  const result = roundResult(arrivals, t0, { duplicates, rttsMs: [rtt], holdMs, requests: 0, durationMs: performance.now() - begun, errors, serverCpuMs });
   ctx.debug(`long-poll round ${round}: ${held} held in ${Math.round(holdMs)} ms, notify ${Math.round(rtt)} ms, ${describe(result)}`);
   return result;
 }
@@ -385,16 +424,16 @@ function merge(rounds: RoundResult[], expected: number): SeriesRun {
 }
 
 /** Publishes one event to the room; resolves with its seq. */
-async function publish(ctx: BenchContext, room: string, data: Record<string, number>, signal?: AbortSignal): Promise<number> {
+async function publish(ctx: BenchContext, room: string, data: Record<string, number>, signal?: AbortSignal, base = ctx.url): Promise<number> {
   if (signal?.aborted) throw new Error("aborted");
-  const response = await postJson(`${ctx.url}/rooms/${room}/notify`, { event: "bench.wake", data }, ctx.notifySecret);
+  const response = await postJson(`${base}/rooms/${room}/notify`, { event: "bench.wake", data }, ctx.notifySecret);
   const body = (await response.json()) as { message?: { seq: number } };
   if (response.status !== 202 || !body.message) throw new Error(`notify answered ${response.status}: ${JSON.stringify(body)}`);
   return body.message.seq;
 }
 
-async function status(ctx: BenchContext, room: string): Promise<{ seq: number; subscribers: number }> {
-  const response = await getJson<{ seq: number; subscribers: number }>(`${ctx.url}/rooms/${room}/status`, { authorization: `Bearer ${ctx.notifySecret}` });
+async function status(ctx: BenchContext, room: string, base = ctx.url): Promise<{ seq: number; subscribers: number }> {
+  const response = await getJson<{ seq: number; subscribers: number }>(`${base}/rooms/${room}/status`, { authorization: `Bearer ${ctx.notifySecret}` });
   if (response.status !== 200) throw new Error(`room status answered ${response.status}: ${JSON.stringify(response.body)}`);
   return response.body;
 }

@@ -19,7 +19,7 @@
  * from each. Its rows count events, not requests.
  */
 import type { BenchContext, Scenario, SeriesRun } from "../lib/scenario.ts";
-import { cpuFigures, measureCpuOf, targetsFor, type Target, type TargetKey } from "../lib/targets.ts";
+import { cpuFigures, measureCpuOf, systemsIn, targetsFor, type Target, type TargetKey } from "../lib/targets.ts";
 
 export interface NotifyRateParams {
   /** Events per request for ours (1: the single form; the baselines always send one). */
@@ -29,7 +29,7 @@ export interface NotifyRateParams {
   direct: number;
 }
 
-const SYSTEMS: TargetKey[] = ["ours", "socketio", "ws"];
+const SYSTEMS: TargetKey[] = ["ours", "floor", "socketio", "ws"];
 
 /** `batch` > 1: the batch publish scenario (`notify-batch`), ours sending that many events per request. */
 export function notifyRate(batch = 1): Scenario<NotifyRateParams> {
@@ -44,6 +44,7 @@ export function notifyRate(batch = 1): Scenario<NotifyRateParams> {
       many
         ? { key: "ours", label: "ours", description: "POST /rooms/:room/notify with {events:[…]}: secret check, one RPC, one SQLite transaction for the batch, answer once durable" }
         : { key: "ours", label: "ours", description: "POST /rooms/:room/notify: secret check, RPC to the room, durable write in its SQLite, answer" },
+      { key: "floor", label: "floor", description: "bench/floor under serve: POST /rooms/:room/notify to a minimal object, one SQLite insert per event, answer" + (many ? " (100 events per request, one commit)" : "") },
       { key: "socketio", label: "Socket.io 4", description: "POST /notify to the Socket.io baseline: io.to(room).emit to an empty room" },
       { key: "ws", label: "raw ws", description: "POST /notify to the ws baseline: an in-memory publish to an empty room" },
     ],
@@ -58,14 +59,15 @@ export function notifyRate(batch = 1): Scenario<NotifyRateParams> {
 
     async warmup(ctx, params) {
       const targets = targetsFor(ctx, { direct: params.direct === 1 });
-      for (const key of SYSTEMS) await notifyRun(ctx, targets[key], { ...params, seconds: 1 }, `bench-notify-warm-${key}`);
+      for (const key of systemsIn(ctx, SYSTEMS)) await notifyRun(ctx, targets[key], { ...params, seconds: 1 }, `bench-notify-warm-${key}`);
     },
 
     async run(ctx, params, runIndex) {
       const targets = targetsFor(ctx, { direct: params.direct === 1 });
       const result: Record<string, SeriesRun> = {};
-      for (let k = 0; k < SYSTEMS.length && !ctx.signal.aborted; k++) {
-        const key = SYSTEMS[(k + runIndex) % SYSTEMS.length]!;
+      const systems = systemsIn(ctx, SYSTEMS);
+      for (let k = 0; k < systems.length && !ctx.signal.aborted; k++) {
+        const key = systems[(k + runIndex) % systems.length]!;
         result[key] = await notifyRun(ctx, targets[key], params, `bench-notify-${Date.now()}-${key}`);
       }
       return result;

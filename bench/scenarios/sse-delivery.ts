@@ -28,7 +28,7 @@ export interface SseParams {
   eventTimeoutMs: number;
 }
 
-type SseSystem = "ours" | "ws";
+type SseSystem = "ours" | "floor" | "ws";
 
 export function sseDelivery(): Scenario<SseParams> {
   return {
@@ -36,17 +36,19 @@ export function sseDelivery(): Scenario<SseParams> {
     title: (p) => `SSE delivery, ${p.clients} EventSource clients, ${p.events} notifies`,
     series: [
       { key: "ours", label: "ours", description: "GET /rooms/:room/events (text/event-stream) held by the room; each event notified over HTTP and stored first" },
+      { key: "floor", label: "floor", description: "bench/floor under serve: a text/event-stream held by a minimal object, one write per stream per event after one SQLite insert" },
       { key: "ws", label: "raw ws", description: "raw node:http SSE in the ws baseline's process: one pre-built chunk written to every open response, in memory" },
     ],
     runs: 3,
     params: (mode) => (mode === "quick" ? { clients: 20, events: 5, eventTimeoutMs: 10_000 } : { clients: 200, events: 20, eventTimeoutMs: 10_000 }),
 
     async warmup(ctx, params) {
-      for (const system of ["ours", "ws"] as const) await sseRun(ctx, system, { ...params, events: 2 }, `bench-sse-warm-${system}`);
+      for (const system of systemsIn(ctx)) await sseRun(ctx, system, { ...params, events: 2 }, `bench-sse-warm-${system}`);
     },
 
     async run(ctx, params, runIndex) {
-      const order: SseSystem[] = runIndex % 2 ? ["ws", "ours"] : ["ours", "ws"];
+      const systems = systemsIn(ctx);
+      const order = systems.map((_, k) => systems[(k + runIndex) % systems.length]!);
       const result: Record<string, SeriesRun> = {};
       for (const system of order) {
         if (ctx.signal.aborted) break;
@@ -57,9 +59,17 @@ export function sseDelivery(): Scenario<SseParams> {
   };
 }
 
+/** ours, the floor (full runs only) and the raw Node server. */
+const systemsIn = (ctx: BenchContext): SseSystem[] => (ctx.floor ? ["ours", "floor", "ws"] : ["ours", "ws"]);
+
 async function sseRun(ctx: BenchContext, system: SseSystem, params: SseParams, room: string): Promise<SeriesRun> {
+  const token = await tokenFor("bench-sse", { rooms: ["bench-*"] });
   const target: Target = targetsFor(ctx)[system];
-  const url = system === "ours" ? `${ctx.url}/rooms/${room}/events?token=${await tokenFor("bench-sse", { rooms: ["bench-*"] })}` : `${ctx.baselines.ws.url}/events?room=${room}`;
+  const url = {
+    ours: () => `${ctx.url}/rooms/${room}/events?token=${token}`,
+    floor: () => `${ctx.floor!.url}/rooms/${room}/events`,
+    ws: () => `${ctx.baselines.ws.url}/events?room=${room}`,
+  }[system]();
   const sentAt = new Float64Array(params.events).fill(Number.NaN);
   const tracker = new DeliveryTracker(params.clients, params.events, sentAt);
   let errors = 0;

@@ -21,7 +21,7 @@ import { sleepUntil } from "../lib/http.ts";
 import { notifyOpenLoop } from "../lib/open-loop.ts";
 import type { BenchContext, Scenario, SeriesRun } from "../lib/scenario.ts";
 import { distribution } from "../lib/stats.ts";
-import { closeAll, cpuFigures, measureCpuOf, openMany, roomStatus, targetsFor, type Target, type TargetKey } from "../lib/targets.ts";
+import { closeAll, cpuFigures, measureCpuOf, openMany, roomStatus, systemsIn, targetsFor, type Target, type TargetKey } from "../lib/targets.ts";
 
 export interface FanoutParams {
   sockets: number;
@@ -38,7 +38,7 @@ export interface FanoutParams {
   batch: number;
 }
 
-const SYSTEMS: TargetKey[] = ["ours", "socketio", "ws"];
+const SYSTEMS: TargetKey[] = ["ours", "floor", "socketio", "ws"];
 
 export interface FanoutSize {
   sockets: number;
@@ -64,6 +64,7 @@ export function websocketFanout({ sockets, rate, runs, inQuick, saturates, batch
         label: "ours",
         description: `hibernatable WebSockets in one room${batch ? " that opted in to coalesced frames (batch=1)" : ""}; each event notified over HTTP, stored in the room's SQLite, fanned out, then copied to D1`,
       },
+      { key: "floor", label: "floor", description: "bench/floor under serve: hibernatable WebSockets in a minimal object; one SQLite insert and one send per socket per event" },
       { key: "socketio", label: "Socket.io 4", description: "Socket.io 4.8 room broadcast (io.to(room).emit) from an HTTP notify, in memory" },
       { key: "ws", label: "raw ws", description: "ws 8 broadcast of one pre-serialized frame from an HTTP notify, in memory" },
     ],
@@ -88,14 +89,15 @@ export function websocketFanout({ sockets, rate, runs, inQuick, saturates, batch
     async warmup(ctx, params) {
       const targets = targetsFor(ctx, { direct: params.direct === 1, batch: params.batch === 1 });
       const small = { ...params, sockets: Math.min(params.sockets, 100), rate: Math.min(params.rate, 20), seconds: 1 };
-      for (const key of SYSTEMS) await fanoutRun(ctx, targets[key], small, `bench-fanout-warm-${key}`);
+      for (const key of systemsIn(ctx, SYSTEMS)) await fanoutRun(ctx, targets[key], small, `bench-fanout-warm-${key}`);
     },
 
     async run(ctx, params, runIndex) {
       const targets = targetsFor(ctx, { direct: params.direct === 1, batch: params.batch === 1 });
       const result: Record<string, SeriesRun> = {};
-      for (let k = 0; k < SYSTEMS.length && !ctx.signal.aborted; k++) {
-        const key = SYSTEMS[(k + runIndex) % SYSTEMS.length]!;
+      const systems = systemsIn(ctx, SYSTEMS);
+      for (let k = 0; k < systems.length && !ctx.signal.aborted; k++) {
+        const key = systems[(k + runIndex) % systems.length]!;
         result[key] = await fanoutRun(ctx, targets[key], params, `bench-fanout-${params.sockets}-${Date.now()}-${key}`);
       }
       return result;

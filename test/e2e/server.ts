@@ -41,6 +41,15 @@ export interface ServerOptions {
   port?: number;
 }
 
+/** Writes the test secrets and settings (plus `vars`) as a .dev.vars-style file in `dir`; returns its path. */
+export function writeTestVars(dir: string, vars: Record<string, string> = {}): string {
+  const envFile = join(dir, "test.vars");
+  // subscription_count only on counted-* channels, so other tests see exactly the frames they expect.
+  const all = { ...DEFAULT_SECRETS, CORS_ORIGINS: "*", PUSHER_PUBLIC_CHANNELS: "*", PUSHER_SUBSCRIPTION_COUNT: "counted-*", ...vars };
+  writeFileSync(envFile, Object.entries(all).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n");
+  return envFile;
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
@@ -70,10 +79,7 @@ export class DevServer {
   static async start(options: ServerOptions = {}): Promise<DevServer> {
     const persistDir = options.persistDir ?? mkdtempSync(join(tmpdir(), "rooms-e2e-"));
     const port = options.port ?? (await freePort());
-    const envFile = join(persistDir, "test.vars");
-    // subscription_count only on counted-* channels, so other tests see exactly the frames they expect.
-    const vars = { ...DEFAULT_SECRETS, CORS_ORIGINS: "*", PUSHER_PUBLIC_CHANNELS: "*", PUSHER_SUBSCRIPTION_COUNT: "counted-*", ...options.vars };
-    writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n");
+    const envFile = writeTestVars(persistDir, options.vars);
     const migrate = spawnSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], {
       cwd: ROOT,
       encoding: "utf8",

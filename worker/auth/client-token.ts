@@ -89,6 +89,23 @@ async function publicCandidates(alg: string, kid: string | undefined, settings: 
   return selected.keys;
 }
 
+/**
+ * A JWT_SECRET's HMAC key, imported once per secret and isolate. Given raw
+ * bytes, jose imports the key on every verify: one more runtime call per
+ * authenticated request (each WebSocket, SSE stream and poll), which the
+ * long-poll benchmark showed against its floor. The settings are cached per
+ * env, so the same bytes come back on every request.
+ */
+const hmacKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
+function hmacKey(secret: Uint8Array): Promise<CryptoKey> {
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", secret, { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+    hmacKeys.set(secret, key);
+  }
+  return key;
+}
+
 async function verifyWith(token: string, alg: string, candidates: (PublicKey | Uint8Array)[], settings: TokenSettings, kid: string | undefined): Promise<unknown> {
   const options: JWTVerifyOptions = {
     algorithms: [alg],
@@ -97,7 +114,7 @@ async function verifyWith(token: string, alg: string, candidates: (PublicKey | U
     ...(settings.audience ? { audience: settings.audience } : {}),
   };
   for (const candidate of candidates) {
-    const key = candidate instanceof Uint8Array ? candidate : await verificationKey(candidate, alg);
+    const key = candidate instanceof Uint8Array ? await hmacKey(candidate) : await verificationKey(candidate, alg);
     try {
       return (await jwtVerify(token, key, options)).payload;
     } catch (error) {
