@@ -23,7 +23,7 @@ export const notifyRoom: RouteHandler = async (request, env) => {
   requireJsonContentType(request);
   const single = bodyLimit(env);
   const bytes = await readCappedBytes(request, single * MAX_NOTIFY_EVENTS);
-  const body = parseJsonBytes(bytes, v.unknown());
+  const body = parseNotifyJson(bytes, single);
   if (typeof body !== "object" || body === null || !("events" in body)) {
     // One event keeps its own cap; only a batch may be larger.
     if (bytes.byteLength > single) throw new ApiError("payload_too_large", `request body is larger than ${single} bytes`);
@@ -34,6 +34,20 @@ export const notifyRoom: RouteHandler = async (request, env) => {
   const { created, messages } = unwrap<AcceptedMessages>(await roomStub(env, room).notifyMany(room, events));
   return json({ messages }, created ? 202 : 200);
 };
+
+/**
+ * The body as JSON. A body over the one-event cap that is not even JSON is
+ * answered as too large, not as malformed: it could only have been a batch,
+ * and a sender who pasted a huge blob learns the limit it crossed.
+ */
+function parseNotifyJson(bytes: Uint8Array, single: number): unknown {
+  try {
+    return parseJsonBytes(bytes, v.unknown());
+  } catch (error) {
+    if (bytes.byteLength <= single) throw error;
+    throw new ApiError("payload_too_large", `request body is larger than ${single} bytes (only a batch {"events":[…]} may be larger)`);
+  }
+}
 
 /** One event to up to 100 rooms; answers with each room's envelope, in the order given. */
 export const notifyRooms: RouteHandler = async (request, env) => {
