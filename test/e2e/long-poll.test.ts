@@ -113,7 +113,7 @@ describe("long-poll against wrangler dev", () => {
     const wrong = answers.filter((a) => a.status !== 200 || a.body.messages.length !== 1 || a.body.messages[0]!.id !== event.id || a.body.seq !== 1);
     expect(wrong.map((a) => ({ status: a.status, body: a.body })).slice(0, 3)).toEqual([]);
     for (const answer of answers) expect(answer.body.messages).toEqual([event]);
-    expect(latencies.at(-1)!).toBeLessThan(25_000); // every one woken, none timed out
+    // Every answer carries the event, so every poll was woken by it (one that timed out answers an empty page).
     await api.untilStatus(room, (s) => s.subscribers === 0, "every answered poll to leave");
   });
 });
