@@ -16,6 +16,12 @@ export interface RoomConfig extends Limits {
   idempotencyWindowSeconds: number;
   /** A user whose last connection drops is announced as left after this. */
   presenceGraceMs: number;
+  /**
+   * Interval of the SSE `: heartbeat` comment. Besides keeping proxies from timing a quiet stream
+   * out, it is how the room finds a client that vanished behind a proxy that does not pass the
+   * hang-up on (wrangler dev's): the write after the hang-up is taken, the one after fails, so such
+   * a client leaves presence within two intervals plus the grace period.
+   */
   sseHeartbeatSeconds: number;
   /** Events waiting for D1 beyond which new events are refused (503 unavailable); 0: no cap. */
   outboxMaxPending: number;
@@ -50,7 +56,7 @@ export function configFrom(env: Env): RoomConfig {
     flushDelayMs: intVar(env.D1_FLUSH_DELAY_MS, 100, "D1_FLUSH_DELAY_MS"),
     idempotencyWindowSeconds: intVar(env.IDEMPOTENCY_WINDOW_SECONDS, 24 * 3600, "IDEMPOTENCY_WINDOW_SECONDS"),
     presenceGraceMs: intVar(env.PRESENCE_GRACE_MS, 3000, "PRESENCE_GRACE_MS"),
-    sseHeartbeatSeconds: intVar(env.SSE_HEARTBEAT_SECONDS, 15, "SSE_HEARTBEAT_SECONDS"),
+    sseHeartbeatSeconds: intVar(env.SSE_HEARTBEAT_SECONDS, 5, "SSE_HEARTBEAT_SECONDS"),
     outboxMaxPending: intVar(env.OUTBOX_MAX_PENDING, 100_000, "OUTBOX_MAX_PENDING"),
     wsMaxUnackedBytes: intVar(env.WS_MAX_UNACKED_BYTES, 4 * 1024 * 1024, "WS_MAX_UNACKED_BYTES"),
   };

@@ -37,6 +37,8 @@ export class SseSubscriber implements Subscriber, Flushable {
   #queuedBytes = 0;
   /** Wakes a paused replay when the stream ends, whether or not the writer ever settles `ready` then. */
   #onEnd?: () => void;
+  /** A replay is waiting for the client to read what it was given (see `drained`). */
+  #replayPaused = false;
   /**
    * The native writable accepts strings (as UTF-8) besides bytes, which
    * spares an encoding in JavaScript; its high-water mark is the replay's
@@ -86,11 +88,17 @@ export class SseSubscriber implements Subscriber, Flushable {
     this.flush();
     if (this.#closed) return undefined;
     const ended = new Promise<void>((resolve) => (this.#onEnd = resolve));
-    return Promise.race([this.#writer.ready.then(ignore, ignore), ended]);
+    this.#replayPaused = true;
+    return Promise.race([this.#writer.ready.then(ignore, ignore), ended]).finally(() => (this.#replayPaused = false));
   }
 
-  /** A comment line: keeps proxies from timing the stream out. */
+  /**
+   * A comment line: keeps proxies from timing the stream out, and finds a client that hung up. Not
+   * while a replay waits for its client to read: that stream is far from idle, and a write then
+   * stalled the replay for good (test/worker/slow-consumer.test.ts › an SSE resume … is paced).
+   */
   heartbeat(): void {
+    if (this.#replayPaused) return;
     this.write(": heartbeat\n\n");
   }
 

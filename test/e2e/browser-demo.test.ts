@@ -6,24 +6,15 @@
  * is rendered as text; no page throws. Screenshots go to test-output/.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { describeInChromium, launchChromium } from "./chromium";
 import { DevServer } from "./server";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const OUTPUT = join(ROOT, "test-output");
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--headless",
-];
 
 let server: DevServer;
 let browser: Browser;
@@ -33,16 +24,12 @@ const consoleErrors: string[] = [];
 const pages: Record<string, Page> = {};
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get update && apt-get install -y chromium (.ci/run does this)`);
   // The page's script is built from client/; build it so the test runs what is in the tree.
   const build = spawnSync(join(ROOT, "node_modules/.bin/node"), [join(ROOT, "client/build.mjs")], { cwd: ROOT, encoding: "utf8" });
   if (build.status !== 0) throw new Error(`client build failed:\n${build.stdout}\n${build.stderr}`);
   mkdirSync(OUTPUT, { recursive: true });
-  // launch() gives every run a fresh temporary profile (user data dir), removed on close.
-  [server, browser] = await Promise.all([
-    DevServer.start({ vars: { DEV_TOKENS: "1" } }),
-    chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS }),
-  ]);
+  // The browser first: a missing one throws before a server is started (and left behind).
+  [browser, server] = await Promise.all([launchChromium(), DevServer.start({ vars: { DEV_TOKENS: "1" } })]);
 }, 180_000);
 
 afterAll(async () => {
@@ -124,7 +111,7 @@ async function screenshot(page: Page, file: string): Promise<void> {
   await page.screenshot({ path: join(OUTPUT, file) });
 }
 
-describe("demo chat page in Chromium", () => {
+describeInChromium("demo chat page in Chromium", () => {
   it("two people chat in two browser contexts: messages, senders, presence, typing, read receipts", async () => {
     const alice = await person("Alice");
     const bob = await person("Bob");

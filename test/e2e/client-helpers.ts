@@ -62,6 +62,11 @@ export function open(base: string, room: string, options: Partial<ConnectOptions
   );
 }
 
+/** Waits for a connection attempt that began at or after status number `since` to fail (a status announcing a retry). */
+export function attemptFailed(r: Recorded, since: number, what: string): Promise<unknown> {
+  return eventually(() => r.statuses.slice(since).some((s) => s.state !== "connected" && s.state !== "offline" && s.retryInMs !== undefined), `${what}: a failed connection attempt`);
+}
+
 export function waitConnected(r: Recorded, transport?: string, timeoutMs?: number): Promise<unknown> {
   return eventually(
     () => r.room.status.state === "connected" && (!transport || r.room.transport === transport),

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tokenFor } from "./clients";
 import { DevServer } from "./server";
-import { eventually, expectGapFree, open, waitConnected, type Recorded } from "./client-helpers";
+import { attemptFailed, eventually, expectGapFree, open, waitConnected, type Recorded } from "./client-helpers";
 
 let server: DevServer;
 const clients: Recorded[] = [];
@@ -40,8 +40,10 @@ describe("client library across a server restart", () => {
     for (const c of all) await eventually(() => c.room.status.state !== "connected", `${c.room.user?.id} notices the crash`);
 
     // Sent while nothing is listening: each waits in its client's outbox.
+    const marks = all.map((c) => c.statuses.length);
     const queued = [ws.room.send("while down (ws)"), sse.room.send("while down (sse)"), poll.room.send("while down (poll)")];
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Each client has tried the server again, and failed, since: the send is still waiting, not lost or failed.
+    await Promise.all(all.map((c, i) => attemptFailed(c, marks[i]!, `${c.room.user?.id} while the server is down`)));
     for (const c of all) expect(c.room.pendingSends).toBe(1);
 
     server = await server.restart();

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { tokenFor } from "./clients";
 import {
+  attemptFailed,
   eventually,
   expectGapFree,
   hookedWebSocket,
@@ -172,9 +173,10 @@ describe("client library: dedupe and resume", () => {
     const r = track(open(base, room, { token: await tokenFor("reader"), WebSocket: Stuttering, after: 0 }));
     await waitConnected(r, "websocket");
     for (let i = 4; i <= 6; i++) await sender.room.send(`late ${i}`);
-    await eventually(() => r.messages.length >= 6, "six messages");
-    await new Promise((resolve) => setTimeout(resolve, 200)); // room for stray repeats
-    expect(r.seqs()).toEqual([1, 2, 3, 4, 5, 6]);
+    // A last message marks the end: the socket is in order, so any stray repeat would have come before it.
+    await sender.room.send("late 7");
+    await eventually(() => r.messages.some((m) => m.seq === 7), "the seventh message");
+    expect(r.seqs()).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 
   it("resumes from a saved cursor on every transport, with nothing missed and nothing repeated", async () => {
@@ -242,7 +244,7 @@ describe("client library: exactly-once sends", () => {
     const Gate = hookedWebSocket({ url: (url) => (allow ? url : url.replace("/ws?", "/ws-blocked?")) });
     const r = track(open(base, room, { token: await tokenFor("queuer"), WebSocket: Gate, transports: ["websocket"] }));
     const sends = [r.room.send("q1"), r.room.send("q2"), r.room.send("q3")];
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await attemptFailed(r, 0, "the blocked WebSocket");
     expect(r.room.status.state).not.toBe("connected");
     expect(r.room.pendingSends).toBe(3);
     allow = true;

@@ -7,18 +7,16 @@ import { describe, expect, inject, it } from "vitest";
 import { connect, unreadCounts } from "../../client/src/index";
 import { postJson, tokenFor } from "./clients";
 import { DEFAULT_SECRETS } from "./server";
+import { eventually } from "./transports";
 
 const url = inject("serverUrl");
 
-/** D1 is written a moment after each change and has no event to await: re-read, bounded. */
+/** D1 is written a moment after each change and has no event to await: re-read until a generous deadline. */
 async function untilUnread(token: string, check: (counts: Awaited<ReturnType<typeof unreadCounts>>) => boolean) {
-  let last;
-  for (let i = 0; i < 100; i++) {
-    last = await unreadCounts({ url, token });
-    if (check(last)) return last;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`unread counts never matched: ${JSON.stringify(last)}`);
+  return eventually(async () => {
+    const counts = await unreadCounts({ url, token });
+    return check(counts) && counts;
+  }, "the unread counts to match", 30_000);
 }
 
 describe("client: unread counts and the inbox", () => {

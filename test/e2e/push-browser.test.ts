@@ -15,31 +15,27 @@
  * click.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { chromium, type Browser, type BrowserContext, type Page, type Request } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Browser, type BrowserContext, type Page, type Request } from "playwright-core";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { describeInChromium, launchChromium } from "./chromium";
 import { tokenFor } from "./clients";
 import { vapidKeyPair } from "./push-service";
 import { DevServer } from "./server";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--headless"];
 
 let server: DevServer;
 let browser: Browser;
 let vapid: { publicKey: string; privateKey: string };
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get update && apt-get install -y chromium (.ci/run does this)`);
   const build = spawnSync(join(ROOT, "node_modules/.bin/node"), [join(ROOT, "client/build.mjs")], { cwd: ROOT, encoding: "utf8" });
   if (build.status !== 0) throw new Error(`client build failed:\n${build.stdout}\n${build.stderr}`);
   vapid = await vapidKeyPair();
-  [server, browser] = await Promise.all([
-    DevServer.start({ vars: { DEV_TOKENS: "1", VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey, VAPID_SUBJECT: "mailto:ops@rooms.example" } }),
-    chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS }),
-  ]);
+  // The browser first: a missing one throws before a server is started (and left behind).
+  [browser, server] = await Promise.all([launchChromium(), DevServer.start({ vars: { DEV_TOKENS: "1", VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey, VAPID_SUBJECT: "mailto:ops@rooms.example" } })]);
 }, 180_000);
 
 afterAll(async () => {
@@ -85,12 +81,50 @@ function standInPushService(identity: { id: string; name: string }): void {
   };
 }
 
+type CDPSession = Awaited<ReturnType<BrowserContext["newCDPSession"]>>;
+
+/** The id of the registration for `scope`, from the ServiceWorker domain's first report of it (sent on enable). */
+async function activeRegistrationId(cdp: CDPSession, scope: string): Promise<string> {
+  const found = new Promise<string>((resolve) =>
+    cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
+      const registration = registrations.find((r) => r.scopeURL === scope && !r.isDeleted);
+      if (registration) resolve(registration.registrationId);
+    }),
+  );
+  await cdp.send("ServiceWorker.enable");
+  return found;
+}
+
+/**
+ * Chromium's background-services log for this page's origin: `next(service, name)` resolves with the
+ * metadata of the next event of that name (e.g. "Push event completed" {Status: "Success"}).
+ */
+function backgroundServiceLog(cdp: CDPSession) {
+  type Service = "pushMessaging" | "notifications";
+  const waiting: { service: Service; name: string; resolve: (metadata: Record<string, string>) => void }[] = [];
+  cdp.on("BackgroundService.backgroundServiceEventReceived", ({ backgroundServiceEvent: event }) => {
+    const index = waiting.findIndex((w) => w.service === event.service && w.name === event.eventName);
+    if (index < 0) return;
+    const [waiter] = waiting.splice(index, 1);
+    waiter!.resolve(Object.fromEntries(event.eventMetadata.map(({ key, value }) => [key, value])));
+  });
+  return {
+    async record(service: Service): Promise<void> {
+      await cdp.send("BackgroundService.startObserving", { service });
+      await cdp.send("BackgroundService.setRecording", { service, shouldRecord: true });
+    },
+    next(service: Service, name: string): Promise<Record<string, string>> {
+      return new Promise((resolve) => waiting.push({ service, name, resolve }));
+    },
+  };
+}
+
 async function devices(user: string): Promise<any[]> {
   const response = await fetch(`${server.url}/push/subscriptions`, { headers: { authorization: `Bearer ${await tokenFor(user)}` } });
   return ((await response.json()) as any).subscriptions;
 }
 
-describe("demo page: Enable notifications", () => {
+describeInChromium("demo page: Enable notifications", () => {
   let context: BrowserContext;
   let page: Page;
   const room = `push-demo-${Date.now()}`;
@@ -131,24 +165,38 @@ describe("demo page: Enable notifications", () => {
 
   it("the service worker shows a push and a click on it opens the room", async () => {
     const cdp = await context.newCDPSession(page);
-    const registrations: { registrationId: string; scopeURL: string }[] = [];
-    cdp.on("ServiceWorker.workerRegistrationUpdated", (event) => registrations.push(...event.registrations));
-    await cdp.send("ServiceWorker.enable");
-    await expect.poll(() => registrations.find((r) => r.scopeURL === `${server.url}/`)).toBeTruthy();
-    const registrationId = registrations.find((r) => r.scopeURL === `${server.url}/`)!.registrationId;
+    // Chromium's own log of background services (DevTools > Application > Background services): it records
+    // the push event reaching the worker and the notification being displayed, so the test awaits those
+    // instead of polling for their effects.
+    const background = backgroundServiceLog(cdp);
+    await background.record("pushMessaging");
+    await background.record("notifications");
+    const registrationId = await page.evaluate(async () => {
+      // The worker controls this page once it has activated and claimed its clients (sw.js does both).
+      const registration = await navigator.serviceWorker.ready;
+      if (!navigator.serviceWorker.controller) await new Promise((resolve) => navigator.serviceWorker.addEventListener("controllerchange", resolve, { once: true }));
+      return registration.active!.scriptURL;
+    }).then(async (scriptURL) => {
+      expect(scriptURL).toBe(`${server.url}/sw.js`);
+      return activeRegistrationId(cdp, `${server.url}/`);
+    });
 
     const other = `${room}-other`;
     const push = { title: "Ann in the other room", body: "Are you coming?", url: `/?room=${other}`, room: other, seq: 3, event: "message" };
+    const completed = background.next("pushMessaging", "Push event completed");
+    const displayed = background.next("notifications", "Notification displayed");
     await cdp.send("ServiceWorker.deliverPushMessage", { origin: `${server.url}/`, registrationId, data: JSON.stringify(push) });
-    const notifications = () =>
-      page.evaluate(async () => (await (await navigator.serviceWorker.getRegistration("/"))!.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data })));
-    await expect.poll(notifications).toHaveLength(1);
-    expect(await notifications()).toEqual([{ title: push.title, body: push.body, tag: `room:${other}`, data: { url: push.url, room: other, seq: 3, event: "message" } }]);
+    expect(await completed).toMatchObject({ Status: "Success" });
+    await displayed;
+    const notifications = await page.evaluate(async () =>
+      (await (await navigator.serviceWorker.getRegistration("/"))!.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data })),
+    );
+    expect(notifications).toEqual([{ title: push.title, body: push.body, tag: `room:${other}`, data: { url: push.url, room: other, seq: 3, event: "message" } }]);
 
     // A click, as the browser would dispatch it to the worker: the page (a tab of this site) is steered to the room.
-    const [worker] = context.serviceWorkers();
-    expect(worker).toBeDefined();
-    await worker!.evaluate(async () => {
+    // Playwright learns of a (re)started worker by an event of its own: await it rather than read the list once.
+    const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent("serviceworker"));
+    await worker.evaluate(async () => {
       // Service worker globals (this file is typed for pages).
       const scope = self as unknown as { registration: ServiceWorkerRegistration; NotificationEvent: new (type: string, init: { notification: Notification }) => Event };
       const [notification] = await scope.registration.getNotifications();

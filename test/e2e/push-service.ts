@@ -17,7 +17,7 @@
  *
  * A request that fails a check is answered 400/401/403 and recorded with
  * its error. Otherwise the device answers what the test scripted (201 by
- * default; 410, 429, 500, … on demand), optionally after a delay.
+ * default; 410, 429, 500, … on demand), optionally held unanswered until released.
  */
 import { createDecipheriv, createHmac, randomBytes, webcrypto } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -52,8 +52,11 @@ export class PushDevice {
   readonly received: ReceivedPush[] = [];
   /** Statuses to answer, in order; 201 once they run out. */
   readonly script: number[] = [];
-  /** Milliseconds to wait before answering. */
-  delayMs = 0;
+  /** While set (`hold()`), each request waits here, received and unanswered, until `release()`. */
+  #gate?: Promise<void>;
+  #release?: () => void;
+  /** Requests waiting at the gate now. */
+  held = 0;
   /** Where a scripted 3xx answer points (a sender must not follow it). */
   redirectTo = "";
   #waiters: (() => void)[] = [];
@@ -84,20 +87,54 @@ export class PushDevice {
 
   record(push: ReceivedPush): void {
     this.received.push(push);
+    this.#wake();
+  }
+
+  #wake(): void {
     for (const wake of this.#waiters.splice(0)) wake();
   }
 
-  /** Waits until `n` requests have arrived (whatever was answered), or fails after `timeoutMs`. */
-  async waitForRequests(n: number, timeoutMs = 10_000): Promise<ReceivedPush[]> {
+  /** Re-checks `done` whenever a request arrives or is held; a safety-net timeout names what was missing. */
+  async #until(done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.received.length < n) {
+    while (!done()) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`device ${this.id}: ${this.received.length} of ${n} push requests after ${timeoutMs} ms`);
+      if (left <= 0) throw new Error(`device ${this.id}: ${what()} after ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.#waiters.push(() => (clearTimeout(timer), resolve()));
       });
     }
+  }
+
+  /** A push service that takes requests and does not answer them until `release()`. */
+  hold(): void {
+    this.#gate = new Promise((resolve) => (this.#release = resolve));
+  }
+
+  release(): void {
+    this.#gate = undefined;
+    this.#release?.();
+  }
+
+  /** Called by the service for each request: returns once the device may answer it. */
+  async passGate(): Promise<void> {
+    const gate = this.#gate;
+    if (!gate) return;
+    this.held++;
+    this.#wake();
+    await gate;
+    this.held--;
+  }
+
+  /** Waits until `n` requests wait at the gate. */
+  async untilHeld(n = 1, timeoutMs = 30_000): Promise<void> {
+    await this.#until(() => this.held >= n, timeoutMs, () => `${this.held} of ${n} push requests held`);
+  }
+
+  /** Waits until `n` requests have arrived and been answered (whatever the answer), or fails after `timeoutMs`. */
+  async waitForRequests(n: number, timeoutMs = 30_000): Promise<ReceivedPush[]> {
+    await this.#until(() => this.received.length >= n, timeoutMs, () => `${this.received.length} of ${n} push requests`);
     for (const push of this.received) if (push.error) throw new Error(`device ${this.id}: push refused: ${push.error}`);
     return this.received;
   }
@@ -173,7 +210,7 @@ export class PushService {
     } catch (error) {
       return this.#refuse(res, device, push, 400, `decryption: ${(error as Error).message}`);
     }
-    if (device.delayMs > 0) await new Promise((r) => setTimeout(r, device.delayMs));
+    await device.passGate();
     push.status = device.script.shift() ?? 201;
     const headers: Record<string, string> = {};
     if (push.status === 201) headers.location = `${this.origin}/message/${randomBytes(8).toString("hex")}`;

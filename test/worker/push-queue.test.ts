@@ -12,7 +12,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ChatRoom } from "../../objects/ChatRoom";
 import { postJson, tokenFor } from "./helpers";
-import { roomStub, uniqueRoom } from "./support";
+import { eventually, roomStub, uniqueRoom } from "./support";
 
 const b64url = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
@@ -33,13 +33,11 @@ async function logRows(room: string): Promise<{ user_id: string; seq: number; st
   return results;
 }
 
+/** Re-reads `read` until `done` holds (D1 rows and the room's queue have no event to await). */
 async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await read();
-    if (done(value)) return value;
-    await scheduler.wait(10);
-  }
-  throw new Error(`timed out waiting for ${what}`);
+  let value!: T;
+  await eventually(async () => done((value = await read())), what);
+  return value;
 }
 
 describe("room push queue", () => {

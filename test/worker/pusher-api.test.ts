@@ -10,7 +10,7 @@ import { RAW_PUSHER_DATA_KEY } from "../../protocol/pusher";
 import { hmacSha256Hex, stringToSign, verifyPusherRequest } from "../../worker/pusher/request-signature";
 import { BASE, call, tokenFor, TestSocket } from "./helpers";
 import { hmacHex, md5Hex, pusherApi, signedPathAndQuery, toSign, trigger } from "./pusher-api-signer";
-import { d1Messages, expectError, flushRoom, get, roomStatus, uniqueRoom } from "./support";
+import { d1Messages, expectError, flushRoom, get, roomStatus, uniqueRoom, untilSubscribers } from "./support";
 
 /** Pusher's worked example (HTTP API reference, "Worked authentication example"). */
 const EXAMPLE = {
@@ -30,14 +30,6 @@ async function roomEvents(room: string): Promise<any[]> {
   return ((await response.json()) as any).messages;
 }
 
-/** Waits for the room to hold `n` subscribers (a held long-poll); the room has no event to await for this. */
-async function untilSubscribers(room: string, n: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if ((await roomStatus(room)).subscribers === n) return;
-    await scheduler.wait(10);
-  }
-  throw new Error(`room ${room} never reached ${n} subscribers`);
-}
 
 describe("Pusher request signatures", () => {
   it("reproduces Pusher's published worked example, in the service and in the test signer", async () => {

@@ -9,7 +9,7 @@ import { checkSubscription } from "../../objects/pusher/subscription-check";
 import { getPusherChannel, listPusherChannels } from "../../worker/pusher/channels";
 import { notify, tokenFor, TestSocket } from "./helpers";
 import { PusherTestSocket, settleHubs, pusherSign, type PusherFrame } from "./pusher-support";
-import { get, roomStatus, roomStub, uniqueRoom } from "./support";
+import { eventually, get, roomStatus, roomStub, uniqueRoom } from "./support";
 
 afterAll(settleHubs);
 
@@ -23,12 +23,10 @@ async function settle(socket: PusherTestSocket, channel: string): Promise<void> 
 /** Polls the room's presence until `user` holds `count` connections (closing is asynchronous on the hub). */
 async function untilConnections(room: string, user: string, count: number): Promise<void> {
   const token = await tokenFor("observer");
-  for (let i = 0; i < 100; i++) {
+  await eventually(async () => {
     const { members } = (await (await get(`/rooms/${room}/presence`, token)).json()) as { members: { id: string; connections: number }[] };
-    if (members.find((m) => m.id === user)?.connections === count) return;
-    await scheduler.wait(10);
-  }
-  throw new Error(`${user} never had ${count} connection(s) in ${room}`);
+    return members.find((m) => m.id === user)?.connections === count;
+  }, `${user} to hold ${count} connection(s) in ${room}`);
 }
 
 const eventsOn = (socket: PusherTestSocket, channel: string, prefix: string): PusherFrame[] =>

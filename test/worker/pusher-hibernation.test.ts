@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { PusherHub } from "../../objects/PusherHub";
 import { notify, tokenFor, TestSocket } from "./helpers";
 import { evictHubs, hubStub, HUB_SHARDS, PusherTestSocket, settleHubs } from "./pusher-support";
-import { get, roomStatus, roomStub, uniqueRoom } from "./support";
+import { get, roomStatus, roomStub, uniqueRoom, untilSubscribers } from "./support";
 
 afterAll(settleHubs);
 
@@ -129,10 +129,7 @@ describe("a room that had to drop frames for a hub (gap)", () => {
     expect(await hubStub(shard).deliver(channel, [], { gap: true })).toBe(0);
     expect(await socket.next((f) => f.event === "pusher:error")).toMatchObject({ data: { code: 4200 } });
     expect((await socket.closed()).code).toBe(4200);
-    for (let i = 0; (await roomStatus(channel)).subscribers > 0; i++) {
-      if (i > 100) throw new Error("the room never forgot the closed sockets");
-      await scheduler.wait(10);
-    }
+    await untilSubscribers(channel, 0); // the room forgets the closed sockets
   });
 });
 

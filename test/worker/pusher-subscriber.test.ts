@@ -102,10 +102,12 @@ describe("PusherHubSubscriber", () => {
   it("reports the hub's socket count after each batch and stops once closed", async () => {
     const hub = scriptedHub();
     const counts: number[] = [];
-    const subscriber = new PusherHubSubscriber("pusher-hub:3", hub.send, () => undefined, (_name, count) => counts.push(count));
+    let reported!: () => void;
+    const firstReport = new Promise<void>((resolve) => (reported = resolve));
+    const subscriber = new PusherHubSubscriber("pusher-hub:3", hub.send, () => undefined, (_name, count) => (counts.push(count), reported()));
     subscriber.push({ frame: "a" });
     (await hub.untilCalls(1)).settle(7);
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await firstReport;
     expect(counts).toEqual([7]);
     subscriber.close();
     subscriber.push({ frame: "b" });

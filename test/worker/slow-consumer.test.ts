@@ -37,7 +37,12 @@ describe("slow consumers in the Workers runtime", () => {
     socket.close();
   });
 
-  it("an SSE resume of a backlog far over the 1 MiB cap is paced, not cut: every event arrives once, in order", async () => {
+  // 150 notifies, a D1 flush and a 2 MiB paced replay: seconds alone, 30 s on a machine at load 14, so a roomier safety net.
+  it.for([
+    { heartbeats: false, name: "an SSE resume of a backlog far over the 1 MiB cap is paced, not cut: every event arrives once, in order" },
+    // A heartbeat written while the replay waited for its client stalled the replay for good.
+    { heartbeats: true, name: "the same with heartbeats due all through the replay" },
+  ])("$name", { timeout: 120_000 }, async ({ heartbeats }) => {
     const room = uniqueRoom("sse-backlog");
     const total = 150; // about 2 MiB, most of it only in D1 once flushed (tests keep a 20-event tail)
     for (let i = 1; i <= total; i++) expect((await notify(room, bulk(i))).status).toBe(202);
@@ -53,6 +58,7 @@ describe("slow consumers in the Workers runtime", () => {
       if (done) break; // cut by the server: the assertion below says so
       text += value;
       if (reads % 8 === 0) await scheduler.wait(1); // a reader a little slower than the room
+      if (heartbeats && reads % 4 === 0) await runInDurableObject(roomStub(room), (instance) => (instance as unknown as { streams: Set<{ heartbeat(): void }> }).streams.forEach((stream) => stream.heartbeat()));
     }
     expect(ids()).toEqual(range(1, total));
     await reader.cancel();

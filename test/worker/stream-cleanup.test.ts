@@ -2,21 +2,9 @@
  * Streams whose client goes away are removed at once: the SSE writer errors
  * when the response body is cancelled, and an aborted long-poll leaves.
  */
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, tokenFor } from "./helpers";
-
-const status = async (room: string) =>
-  (await (await call(`/rooms/${room}/status`, { headers: { authorization: `Bearer ${env.NOTIFY_SECRET}` } })).json()) as any;
-
-/** Waits for the room to report `n` subscribers; the room has no event to await for this. */
-async function untilSubscribers(room: string, n: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if ((await status(room)).subscribers === n) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`room ${room} never reached ${n} subscribers (has ${(await status(room)).subscribers})`);
-}
+import { roomStatus, untilSubscribers } from "./support";
 
 describe("stream cleanup", () => {
   it("drops an SSE subscriber as soon as its client cancels the body", async () => {
@@ -25,7 +13,7 @@ describe("stream cleanup", () => {
     const response = await call(`/rooms/${room}/events?token=${token}`);
     const reader = response.body!.getReader();
     await reader.read(); // retry: line
-    expect((await status(room)).subscribers).toBe(1);
+    expect((await roomStatus(room)).subscribers).toBe(1);
     await reader.cancel();
     await untilSubscribers(room, 0);
   });

@@ -59,6 +59,23 @@ export async function roomStatus(room: string): Promise<RoomStatus> {
 }
 
 /**
+ * Re-checks state that has no event to await (a room's subscriber count, D1 rows) until `check`
+ * holds. The deadline is a safety net for a loaded machine, not a timing claim.
+ */
+export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`gave up after ${timeoutMs} ms waiting for ${what}`);
+    await scheduler.wait(10);
+  }
+}
+
+/** Waits for the room to hold `n` subscribers (streams, sockets, held long-polls). */
+export function untilSubscribers(room: string, n: number): Promise<void> {
+  return eventually(async () => (await roomStatus(room)).subscribers === n, `room ${room} to hold ${n} subscriber(s)`);
+}
+
+/**
  * Drives the room's alarm until its D1 outbox is empty. The alarm may also
  * fire by itself (D1_FLUSH_DELAY_MS is 10 ms in tests), so this runs it
  * until the status says nothing is pending, within a bounded number of turns.
