@@ -9,23 +9,22 @@
  * Screenshots go to test-output/ (and to docs/ with WIDGET_DOC_SCREENSHOTS=1).
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { EventEmitter } from "node:events";
 import { build } from "esbuild";
 import { SignJWT } from "jose";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describeInChromium, launchChromium, skipBrowserTests } from "./chromium";
 import { postJson, tokenFor, WsClient } from "./clients";
 import { HostServer, type HostResponse } from "./host-server";
 import { DEFAULT_SECRETS, DevServer, freePort } from "./server";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const OUTPUT = join(ROOT, "test-output");
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--headless"];
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 let server: DevServer;
@@ -119,7 +118,9 @@ function widgetPage(room: string, tokenUrl: string, css: string, viaProperty = f
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get update && apt-get install -y chromium (.ci/run does this)`);
+  if (skipBrowserTests) return; // the global setup has said which package to install
+  // First, so a missing browser (CI) fails before any server is started.
+  browser = await launchChromium();
   const clientBuild = spawnSync(join(ROOT, "node_modules/.bin/node"), [join(ROOT, "client/build.mjs")], { cwd: ROOT, encoding: "utf8" });
   if (clientBuild.status !== 0) throw new Error(`client build failed:\n${clientBuild.stdout}\n${clientBuild.stderr}`);
   // The app imports `@realtime-rooms/client/react` as an app would: resolved through client/package.json's exports.
@@ -139,10 +140,7 @@ beforeAll(async () => {
   mkdirSync(OUTPUT, { recursive: true });
   const [allowedPort, refusedPort] = [await freePort(), await freePort()];
   [allowedHost, refusedHost] = await Promise.all([HostServer.start(allowedPort, hostApp), HostServer.start(refusedPort, hostApp)]);
-  [server, browser] = await Promise.all([
-    DevServer.start({ vars: { CORS_ORIGINS: `https://app.example,${allowedHost.url}` } }),
-    chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS }),
-  ]);
+  server = await DevServer.start({ vars: { CORS_ORIGINS: `https://app.example,${allowedHost.url}` } });
 }, 180_000);
 
 afterAll(async () => {
@@ -188,7 +186,7 @@ async function wsPerson(name: string, room: string): Promise<WsClient> {
   return ws;
 }
 
-describe("<rooms-chat> on a page of another origin", () => {
+describeInChromium("<rooms-chat> on a page of another origin", () => {
   const room = `widget-${run}`;
   let page: Page;
   let bob: WsClient;
@@ -394,7 +392,7 @@ describe("<rooms-chat> on a page of another origin", () => {
   });
 });
 
-describe("<rooms-chat> when things go wrong", () => {
+describeInChromium("<rooms-chat> when things go wrong", () => {
   it("a failing token endpoint: a clear state in the panel, retries with backoff, then connects", async () => {
     const room = `widget-token-${run}`;
     failingTokens.add("carol");
@@ -457,7 +455,7 @@ describe("<rooms-chat> when things go wrong", () => {
   });
 });
 
-describe("useRoom in a React app (StrictMode)", () => {
+describeInChromium("useRoom in a React app (StrictMode)", () => {
   it("shares one connection between components, sends and receives, and closes it on unmount", async () => {
     const room = `react-${run}`;
     const bob = await wsPerson("Bob", room);
