@@ -41,6 +41,8 @@ export interface ThroughputParams {
   timeoutMs: number;
   /** 1: ours' sockets go straight to the workerd that runs the rooms, not through wrangler dev's proxy (see lib/direct.ts). */
   direct: number;
+  /** 1 (default): ours' sockets take coalesced frames (`batch=1`), as the client library does; 0: one frame per event and ack. */
+  batch: number;
 }
 
 const SYSTEMS: TargetKey[] = ["ours", "socketio", "ws"];
@@ -48,7 +50,7 @@ const SYSTEMS: TargetKey[] = ["ours", "socketio", "ws"];
 export function throughput(): Scenario<ThroughputParams> {
   return {
     id: "throughput",
-    title: (p) => `throughput, 1 publisher pipelining sends for up to ${p.seconds} s, ${p.subscribers} subscribers${p.direct ? ", no dev proxy" : ""}`,
+    title: (p) => `throughput, 1 publisher pipelining sends for up to ${p.seconds} s, ${p.subscribers} subscribers${p.batch ? ", batch=1" : ""}${p.direct ? ", no dev proxy" : ""}`,
     series: [
       { key: "ours", label: "ours", description: "WebSocket send frames with clientIds, each acknowledged once durable in the room's SQLite, copied to D1 in batches" },
       { key: "socketio", label: "Socket.io 4", description: "socket.emit('send', data, clientId, ack) broadcast to the room in memory" },
@@ -68,16 +70,16 @@ export function throughput(): Scenario<ThroughputParams> {
     runs: 3,
     params: (mode) =>
       mode === "quick"
-        ? { subscribers: 5, events: 500, seconds: 5, window: 100, timeoutMs: 20_000, direct: 0 }
-        : { subscribers: 50, events: 50_000, seconds: 10, window: 500, timeoutMs: 60_000, direct: 0 },
+        ? { subscribers: 5, events: 500, seconds: 5, window: 100, timeoutMs: 20_000, direct: 0, batch: 1 }
+        : { subscribers: 50, events: 50_000, seconds: 10, window: 500, timeoutMs: 60_000, direct: 0, batch: 1 },
 
     async warmup(ctx, params) {
-      const targets = targetsFor(ctx, { direct: params.direct === 1 });
+      const targets = targetsFor(ctx, { direct: params.direct === 1, batch: params.batch === 1 });
       for (const key of SYSTEMS) await throughputRun(ctx, targets[key], { ...params, seconds: Math.min(params.seconds, 2) }, `bench-throughput-warm-${key}`);
     },
 
     async run(ctx, params, runIndex) {
-      const targets = targetsFor(ctx, { direct: params.direct === 1 });
+      const targets = targetsFor(ctx, { direct: params.direct === 1, batch: params.batch === 1 });
       const result: Record<string, SeriesRun> = {};
       for (let k = 0; k < SYSTEMS.length && !ctx.signal.aborted; k++) {
         const key = SYSTEMS[(k + runIndex) % SYSTEMS.length]!;
