@@ -7,7 +7,8 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { RAW_PUSHER_DATA_KEY } from "../../protocol/pusher";
-import { hmacSha256Hex, stringToSign, verifyPusherRequest } from "../../worker/pusher/request-signature";
+import { hmacSha256Hex } from "../../server/auth/hmac-hex";
+import { stringToSign, verifyPusherRequest } from "../../worker/pusher/request-signature";
 import { BASE, call, tokenFor, TestSocket } from "./helpers";
 import { hmacHex, md5Hex, pusherApi, signedPathAndQuery, toSign, trigger } from "./pusher-api-signer";
 import { d1Messages, expectError, flushRoom, get, roomStatus, uniqueRoom, untilSubscribers } from "./support";

@@ -21,6 +21,7 @@ import { PUSHER_AUTH_VERSION, pusherAuthQuerySchema } from "../../protocol/pushe
 import { describeIssues } from "../../protocol/schemas";
 import { requireSecret } from "../../server/config";
 import type { Env } from "../../server/env";
+import { hmacSha256Hex } from "../../server/auth/hmac-hex";
 import { secretsEqual } from "../../server/auth/secrets-equal";
 import { ApiError } from "../http/errors";
 
@@ -36,12 +37,6 @@ export function stringToSign(method: string, path: string, params: Record<string
     .sort()
     .map((key) => `${key}=${params[key]}`);
   return `${method.toUpperCase()}\n${path}\n${pairs.join("&")}`;
-}
-
-export async function hmacSha256Hex(secret: string, text: string): Promise<string> {
-  const encoder = new TextEncoder();
-  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return toHex(await crypto.subtle.sign("HMAC", key, encoder.encode(text)));
 }
 
 /** workerd implements MD5 in `crypto.subtle.digest` (a non-standard algorithm, for exactly this kind of legacy check). */
