@@ -125,11 +125,17 @@ export class RoomLog {
       return new EncodedEvent(seq, JSON.stringify(envelope), envelope, input.senderRole ?? null, input.exceptSocketId);
     });
     const sql = this.storage.sql;
+    if (inputs.length === 1 && !inputs[0]!.idempotencyKey) {
+      // One statement is atomic by itself: no savepoint around it (the commonest case, a lone event).
+      sql.exec("INSERT INTO events (seq, json, sender_role, accepted_at) VALUES (?, ?, ?, ?)", events[0]!.seq, events[0]!.json, inputs[0]!.senderRole ?? null, now);
+      this.#lastSeq += 1;
+      return events;
+    }
     this.storage.transactionSync(() => {
       if (inputs.length === 1) {
         const [input, { seq, json }] = [inputs[0]!, events[0]!];
         sql.exec("INSERT INTO events (seq, json, sender_role, accepted_at) VALUES (?, ?, ?, ?)", seq, json, input.senderRole ?? null, now);
-        if (input.idempotencyKey) sql.exec("INSERT OR REPLACE INTO idempotency (key, seq, json, created_at) VALUES (?, ?, ?, ?)", input.idempotencyKey, seq, json, now);
+        sql.exec("INSERT OR REPLACE INTO idempotency (key, seq, json, created_at) VALUES (?, ?, ?, ?)", input.idempotencyKey, seq, json, now);
         return;
       }
       sql.exec(INSERT_EVENTS, JSON.stringify(events.map((event, i) => [event.seq, event.json, inputs[i]!.senderRole ?? null])), now);

@@ -50,6 +50,21 @@ describe("CORS", () => {
     expect(foreign.headers.get("access-control-allow-origin")).toBeNull();
   });
 
+  // A server's request (no Origin) gets no allow-origin, and with an allowlist still Vary: Origin, so a cache never
+  // hands a browser an answer made for a server: on responses the Worker makes and on those it forwards from a room.
+  it("responses to requests without Origin carry Vary: Origin and no allow-origin", async () => {
+    const room = uniqueRoom("cors");
+    const token = await tokenFor("alice");
+    const fromRoom = await get(`/rooms/${room}/messages`, token);
+    const fromWorker = await get(`/rooms/${room}/messages`);
+    const sent = await postJson(`/rooms/${room}/messages`, { data: { text: "x" } }, token);
+    for (const [response, status] of [[fromRoom, 200], [fromWorker, 401], [sent, 201]] as const) {
+      expect(response.status).toBe(status);
+      expect(response.headers.get("vary")).toBe("Origin");
+      expect(response.headers.get("access-control-allow-origin")).toBeNull();
+    }
+  });
+
   // A browser WebSocket from a foreign origin is refused (CORS does not protect WebSockets).
   it("WebSocket upgrade from a disallowed origin → 403 forbidden_origin", async () => {
     const room = uniqueRoom("cors");

@@ -33,6 +33,7 @@ export function corsFor(env: Env): Cors {
     pair = {
       preflight: base.preflight,
       corsify: (response, request) => {
+        if (response.status !== 101 && !request?.headers.has("origin")) return withoutOrigin(response, origins);
         const out = base.corsify(response, request);
         if (out.status === 101) return out; // an upgraded WebSocket's headers are immutable, and CORS does not apply
         if (out.headers.has("access-control-allow-origin")) out.headers.set("access-control-expose-headers", "retry-after");
@@ -44,6 +45,30 @@ export function corsFor(env: Env): Cors {
     byConfig.set(key, pair);
   }
   return pair;
+}
+
+/**
+ * The same headers for a request without Origin (a server or a script, not a
+ * browser's cross-origin call), set on the response itself where its headers
+ * may change: itty's corsify copies every response to add them, which was a
+ * measurable share of a notify's CPU. A response fetched from a room has
+ * immutable headers and is still copied.
+ */
+function withoutOrigin(response: Response, origins: "*" | string[]): Response {
+  const setHeaders = (headers: Headers) => {
+    if (origins === "*") {
+      headers.set("access-control-allow-origin", "*");
+      headers.set("access-control-expose-headers", "retry-after");
+    } else headers.append("vary", "Origin");
+  };
+  try {
+    setHeaders(response.headers);
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    setHeaders(copy.headers);
+    return copy;
+  }
 }
 
 /** Browsers send Origin on WebSocket upgrades; CORS does not apply there, so check it here. */
