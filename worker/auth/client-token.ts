@@ -20,6 +20,7 @@ import { describeKeys, PUBLIC_KEY_ALGORITHMS, selectKeys, verificationKey, type 
 import { bearerToken } from "./secrets";
 import { identityFrom, type ClientIdentity } from "./token-claims";
 import { CLOCK_TOLERANCE_SECONDS, tokenSettings, type TokenSettings } from "./token-settings";
+import { recallVerified, rememberVerified } from "./verified-tokens";
 
 export type { ClientIdentity } from "./token-claims";
 
@@ -50,7 +51,13 @@ function tokenHeader(token: string): { alg: string; kid?: string } {
 }
 
 async function verifyToken(token: string, alg: string, kid: string | undefined, settings: TokenSettings): Promise<unknown> {
-  if (alg === "HS256") return verifyWith(token, alg, await secretCandidates(kid, settings), settings, kid);
+  if (alg === "HS256") {
+    const known = recallVerified(settings, token, Date.now() / 1000);
+    if (known) return known;
+    const payload = await verifyWith(token, alg, await secretCandidates(kid, settings), settings, kid);
+    rememberVerified(settings, token, payload as Record<string, unknown>);
+    return payload;
+  }
   if (!PUBLIC_KEY_ALGORITHMS.has(alg)) {
     throw invalid(`token alg ${JSON.stringify(alg.slice(0, 32))} is not allowed: tokens must be HS256 (JWT_SECRET) or RS256/384/512, PS256/384/512, ES256/384, EdDSA (JWT_PUBLIC_KEYS, JWT_JWKS_URL)`);
   }
