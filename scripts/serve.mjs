@@ -11,14 +11,15 @@
 // its own local D1, SQLite Durable Object storage and asset server, and
 // `unsafeDirectSockets` puts the Worker (behind the asset router, as on
 // Cloudflare) on the public port itself: no entry worker, proxy, inspector or
-// per-request logging in front. D1 migrations are applied before the first
-// request is served (see applyMigrations).
+// per-request logging in front. D1 migrations are applied before the port
+// opens (see applyMigrations and the two starts below).
 //
 //   node scripts/serve.mjs [--config wrangler.toml] [--state .wrangler/serve-state]
 //                          [--env-file .dev.vars] [--port N] [--ip 127.0.0.1] [--inspector-port N]
 //
-// PORT sets the port (default 8787; 0: any free one). The first stdout line
-// is JSON: {"level":"info","message":"serving","url":…,"workerdPid":…}. The
+// PORT sets the port (default 8787; 0: any free one). Output is JSON lines:
+// a "migration applied" line per migration applied, then
+// {"level":"info","message":"serving","url":…,"workerdPid":…}. The
 // Worker's console output follows as JSON lines (warnings and errors on
 // stderr, and also appended to <state>/errors.jsonl). SIGINT/SIGTERM stop it.
 import { spawnSync } from "node:child_process";
@@ -120,7 +121,8 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 // wrangler's translation is in Miniflare's v4 option shape; Miniflare converts it to its own.
-mf = new Miniflare(convertV4MiniflareOptions({
+// Built twice: first without the public socket, to apply the D1 migrations, then with it.
+const miniflareOptions = (directSockets) => convertV4MiniflareOptions({
   // Miniflare's own entry socket is required but unused: it listens on a random loopback port.
   host: "127.0.0.1",
   port: 0,
@@ -146,15 +148,17 @@ mf = new Miniflare(convertV4MiniflareOptions({
       rootPath: bundleDir,
       modules: true,
       scriptPath: join(bundleDir, bundle),
-      unsafeDirectSockets: [{ host: args.ip, port }],
+      unsafeDirectSockets: directSockets,
     },
   ],
-}));
+});
 
-let url;
+// The public port opens only once the migrations are applied, so no request ever meets a database without its
+// tables: workerd starts first with no public socket (Miniflare's own entry socket, unused, is on a random
+// loopback port), the migrations run, and then workerd restarts with the Worker on the port (about a second).
+mf = new Miniflare(miniflareOptions([]));
 try {
   await mf.ready;
-  url = (await mf.unsafeGetDirectURL(config.name)).origin;
 } catch (error) {
   await mf.dispose().catch(() => {});
   fail(`workerd did not start: ${error instanceof Error ? error.message : String(error)}`);
@@ -164,6 +168,14 @@ try {
 } catch (error) {
   await mf.dispose().catch(() => {});
   fail(`D1 migrations failed: ${error instanceof Error ? error.message : String(error)}`);
+}
+let url;
+try {
+  await mf.setOptions(miniflareOptions([{ host: args.ip, port }]));
+  url = (await mf.unsafeGetDirectURL(config.name)).origin;
+} catch (error) {
+  await mf.dispose().catch(() => {});
+  fail(`workerd did not start on ${args.ip}:${port}: ${error instanceof Error ? error.message : String(error)}`);
 }
 emit("info", "serving", { url, workerdPid: workerdPid(), state, config: configPath });
 
