@@ -75,7 +75,7 @@ const chartPath = standard ? join(ROOT, "docs/performance-latency.svg") : undefi
  * 60 s. Starting the servers is bounded apart (each start gives up after
  * 120 s): it builds two bundles, which on a machine busy with other work
  * took 45 s here, and says nothing about the service. A full run, with the
- * floor beside every scenario and the batch rows, takes about 35 minutes.
+ * floor beside every scenario and the batch rows, took 28 minutes here.
  */
 const TIME_LIMIT_MS = mode === "quick" ? 50_000 : 50 * 60_000;
 /**

@@ -155,7 +155,7 @@ const miniflareOptions = (directSockets) => convertV4MiniflareOptions({
 
 // The public port opens only once the migrations are applied, so no request ever meets a database without its
 // tables: workerd starts first with no public socket (Miniflare's own entry socket, unused, is on a random
-// loopback port), the migrations run, and then workerd restarts with the Worker on the port (about a second).
+// loopback port), the migrations run, and then workerd restarts with the Worker on the port (about 0.3 s here).
 mf = new Miniflare(miniflareOptions([]));
 try {
   await mf.ready;

@@ -7,7 +7,9 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { secretsEqual } from "../../server/auth/secrets-equal";
+import { configuredSecretMatcher, secretsEqual } from "../../server/auth/secrets-equal";
+import { readCappedBytes } from "../../worker/http/body";
+import { ApiError } from "../../worker/http/errors";
 import { handle } from "../../worker/router";
 import { BASE, call, postJson, tokenFor, TestSocket } from "./helpers";
 import { expectError, get, uniqueRoom } from "./support";
@@ -31,9 +33,26 @@ describe("secrets", () => {
 
   it("the secret comparison answers for any pair of strings, whatever their lengths", async () => {
     const secret = env.NOTIFY_SECRET!;
+    const matches = configuredSecretMatcher();
     expect(await secretsEqual(secret, secret)).toBe(true);
+    expect(await matches(secret, secret)).toBe(true);
     for (const other of ["", "x", secret.slice(0, -1), `${secret}x`, secret.toUpperCase(), "é".repeat(1000), `${secret}\u0000`]) {
       expect(await secretsEqual(other, secret), JSON.stringify(other.slice(0, 20))).toBe(false);
+      expect(await matches(other, secret), JSON.stringify(other.slice(0, 20))).toBe(false);
+    }
+    // The configured secret changes (a new deployment): its new digest is used, the old secret no longer matches.
+    expect(await matches(`${secret}-next`, `${secret}-next`)).toBe(true);
+    expect(await matches(secret, `${secret}-next`)).toBe(false);
+  });
+
+  it("a body is read up to its cap whatever its Content-Length says, encoded or not", async () => {
+    const body = "x".repeat(1000);
+    const cases: Record<string, string>[] = [{ "content-length": "10" }, { "content-length": "10", "content-encoding": "gzip" }, {}];
+    for (const headers of cases) {
+      const error = await readCappedBytes(new Response(body, { headers }), 100).catch((e: unknown) => e);
+      expect(error, JSON.stringify(headers)).toBeInstanceOf(ApiError);
+      expect((error as ApiError).code).toBe("payload_too_large");
+      expect((await readCappedBytes(new Response(body, { headers }), 1000)).byteLength).toBe(1000);
     }
   });
 });

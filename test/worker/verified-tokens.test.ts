@@ -27,6 +27,14 @@ describe("remembered tokens", () => {
     expect(recallVerified(own, "token-a", exp - 1)).toBeUndefined();
   });
 
+  it("are not kept when longer than 4 KiB, so the map's size is bounded in bytes too", () => {
+    const own = settings();
+    rememberVerified(own, "t".repeat(4096), { sub: "dora" });
+    rememberVerified(own, "t".repeat(4097), { sub: "erin" });
+    expect(recallVerified(own, "t".repeat(4096), 0)).toEqual({ sub: "dora" });
+    expect(recallVerified(own, "t".repeat(4097), 0)).toBeUndefined();
+  });
+
   it("belong to the settings they were verified under", () => {
     const [one, other] = [settings(), settings()];
     rememberVerified(one, "token-b", { sub: "bob" });

@@ -52,9 +52,11 @@ function tokenHeader(token: string): { alg: string; kid?: string } {
 
 async function verifyToken(token: string, alg: string, kid: string | undefined, settings: TokenSettings): Promise<unknown> {
   if (alg === "HS256") {
+    // The candidates first: a kid naming a public key is refused even for a token remembered before that key arrived.
+    const secrets = await secretCandidates(kid, settings);
     const known = recallVerified(settings, token, Date.now() / 1000);
     if (known) return known;
-    const payload = await verifyWith(token, alg, await secretCandidates(kid, settings), settings, kid);
+    const payload = await verifyWith(token, alg, secrets, settings, kid);
     rememberVerified(settings, token, payload as Record<string, unknown>);
     return payload;
   }

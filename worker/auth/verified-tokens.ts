@@ -10,11 +10,14 @@
  * its `exp` (with the same tolerance as jose's check) has passed it is
  * forgotten and verified afresh, which refuses it with the usual message.
  * The map is per token settings (so per JWT_SECRET, issuer and audience)
- * and bounded: past MAX_TOKENS the oldest entry goes.
+ * and bounded: past MAX_TOKENS the oldest entry goes, and a token longer
+ * than MAX_TOKEN_CHARS is not remembered at all.
  */
 import { CLOCK_TOLERANCE_SECONDS, type TokenSettings } from "./token-settings";
 
 const MAX_TOKENS = 10_000;
+/** Longer tokens are verified every time, so the map holds at most MAX_TOKENS × this (plus their claims). */
+const MAX_TOKEN_CHARS = 4096;
 
 type Payload = Record<string, unknown>;
 
@@ -34,6 +37,7 @@ export function recallVerified(settings: TokenSettings, token: string, nowSecond
 
 /** Remembers a token whose signature and claims were just verified. */
 export function rememberVerified(settings: TokenSettings, token: string, payload: Payload): void {
+  if (token.length > MAX_TOKEN_CHARS) return;
   let tokens = bySettings.get(settings);
   if (!tokens) bySettings.set(settings, (tokens = new Map()));
   if (tokens.size >= MAX_TOKENS) tokens.delete(tokens.keys().next().value!);

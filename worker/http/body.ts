@@ -50,9 +50,10 @@ export async function readCappedBytes(request: Pick<Request, "headers" | "body" 
   const declared = Number(length ?? "0");
   if (declared > maxBytes) throw tooLarge();
   if (!request.body) return new Uint8Array(0);
-  if (length !== null) {
+  if (length !== null && !request.headers.has("content-encoding")) {
     // A declared length within the cap: one read of the whole body (the runtime frames it by that length)
-    // instead of a read per chunk; what arrived is checked again all the same.
+    // instead of a read per chunk; what arrived is checked again all the same. Not for an encoded body: a
+    // fetched gzip response is decoded on the way in, so its Content-Length says nothing of what arrives.
     const bytes = new Uint8Array(await request.arrayBuffer());
     if (bytes.byteLength > maxBytes) throw tooLarge();
     return bytes;
