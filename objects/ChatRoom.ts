@@ -65,6 +65,13 @@ function hubLink(env: Env): HubLink {
   };
 }
 
+/** Pusher's limit on an event's data string (10 KB), as the HTTP API answers it. */
+function pusherDataTooLarge(trigger: PusherTrigger): ReturnType<typeof fail> | undefined {
+  const bytes = new TextEncoder().encode(trigger.data).byteLength;
+  if (bytes > PUSHER_MAX_EVENT_BYTES) return fail("payload_too_large", `data is ${bytes} bytes; Pusher events are limited to ${PUSHER_MAX_EVENT_BYTES}`);
+  return undefined;
+}
+
 /** How long a cache channel's last event stays cached (Pusher's TTL, "up to 30 minutes"). */
 const PUSHER_CACHE_TTL_MS = 30 * 60 * 1000;
 
@@ -219,8 +226,8 @@ export class ChatRoom extends DurableObject<Env> {
     this.enter(channel);
     const now = Date.now();
     for (const trigger of triggers) {
-      const bytes = new TextEncoder().encode(trigger.data).byteLength;
-      if (bytes > PUSHER_MAX_EVENT_BYTES) return fail("payload_too_large", `data is ${bytes} bytes; Pusher events are limited to ${PUSHER_MAX_EVENT_BYTES}`);
+      const tooLarge = pusherDataTooLarge(trigger);
+      if (tooLarge) return tooLarge;
     }
     const full = this.outbox.refuseWhenFull(now);
     if (full) return full;
@@ -238,8 +245,8 @@ export class ChatRoom extends DurableObject<Env> {
    */
   async pusherUserEvent(channel: string, trigger: PusherTrigger): Promise<RoomResult<{ connections: number }>> {
     this.enter(channel);
-    const bytes = new TextEncoder().encode(trigger.data).byteLength;
-    if (bytes > PUSHER_MAX_EVENT_BYTES) return fail("payload_too_large", `data is ${bytes} bytes; Pusher events are limited to ${PUSHER_MAX_EVENT_BYTES}`);
+    const tooLarge = pusherDataTooLarge(trigger);
+    if (tooLarge) return tooLarge;
     this.pusher.relay(channelEventFrame(channel, trigger.event, trigger.data), trigger.socketId);
     return ok({ connections: this.pusher.subscriptionCount });
   }
@@ -268,7 +275,7 @@ export class ChatRoom extends DurableObject<Env> {
   async pusherClientEvent(channel: string, senderSocketId: string, frame: string): Promise<void> {
     this.enter(channel);
     this.pusher.relay(frame, senderSocketId);
-    if (this.webhooks.wants("client_event")) this.webhooks.clientEvent(channel, senderSocketId, frame);
+    this.webhooks.clientEvent(channel, senderSocketId, frame);
   }
 
   /** Presence members of the channel as pusher-js sees them (Pusher and native). */

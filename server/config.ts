@@ -29,6 +29,11 @@ export interface RoomConfig extends Limits {
   wsMaxUnackedBytes: number;
 }
 
+/** A comma-separated var as its items, trimmed, empty ones dropped ("" and unset: none). */
+export function commaList(value: string | undefined): string[] {
+  return (value ?? "").split(",").map((item) => item.trim()).filter((item) => item !== "");
+}
+
 /** A var that must be a non-negative number when set; the fallback when unset or empty. */
 export function intVar(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined || value === "") return fallback;

@@ -3,7 +3,7 @@
  * from vars with their defaults. The app credentials are secrets and are
  * read with `requireSecret`.
  */
-import { intVar } from "./config";
+import { commaList, intVar } from "./config";
 import type { Env } from "./env";
 
 export interface PusherConfig {
@@ -48,7 +48,7 @@ export function pusherConfigFrom(env: Env): PusherConfig {
 
 /** A comma-separated list of room ids and `prefix*` grants. */
 function grantList(value: string | undefined): string[] {
-  return (value ?? "").split(",").map((grant) => grant.trim()).filter((grant) => grant !== "");
+  return commaList(value);
 }
 
 export function hubName(shard: number): string {

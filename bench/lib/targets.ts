@@ -106,8 +106,8 @@ export function targetsFor(ctx: BenchContext, options: { direct?: boolean; batch
 }
 
 /** The systems a scenario runs in this bench: the floor in a full run only (quick checks delivery, not cost). */
-export function systemsIn(ctx: BenchContext, keys: TargetKey[]): TargetKey[] {
-  return ctx.floor ? keys : keys.filter((key) => key !== "floor");
+export function systemsIn<K extends string>(ctx: BenchContext, keys: readonly K[]): K[] {
+  return ctx.floor ? [...keys] : keys.filter((key) => key !== "floor");
 }
 
 const tokens = new Map<string, Promise<string>>();

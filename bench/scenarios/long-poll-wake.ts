@@ -128,7 +128,7 @@ export function longPollWake(polls: number, inQuick: boolean): Scenario<LongPoll
       for (let i = 0; i < params.historyEvents; i++) await publish(ctx, params.room, { history: i });
       const tokens = await tokensFor(params.polls);
       await longPollRound(ctx, ours(ctx), params, tokens, -1);
-      if (ctx.floor) await longPollRound(ctx, floor(ctx.floor), params, tokens, -1);
+      if (ctx.floor) await longPollRound(ctx, ctx.floor, params, tokens, -1);
       await rawLongPollRound(ctx, params, -1);
       const clients = await connectSocketIo(ctx, params);
       try {
@@ -152,7 +152,7 @@ export function longPollWake(polls: number, inQuick: boolean): Scenario<LongPoll
           if (ctx.signal.aborted) break;
           ourRounds.push(await longPollRound(ctx, ours(ctx), params, tokens, round));
           if (ctx.signal.aborted) break;
-          if (ctx.floor) floorRounds.push(await longPollRound(ctx, floor(ctx.floor), params, tokens, round));
+          if (ctx.floor) floorRounds.push(await longPollRound(ctx, ctx.floor, params, tokens, round));
           if (ctx.signal.aborted) break;
           raw.push(await rawLongPollRound(ctx, params, round));
           if (ctx.signal.aborted) break;
@@ -289,7 +289,6 @@ interface PollServer {
 }
 
 const ours = (ctx: BenchContext): PollServer => ({ url: ctx.url, pid: ctx.serverPid });
-const floor = (f: { url: string; pid: number }): PollServer => f;
 
 /** Server CPU per answered poll over the rounds (absent when the process is not known, as under wrangler dev). */
 function cpuPerPoll(rounds: RoundResult[]): Record<string, number> {

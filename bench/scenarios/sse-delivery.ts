@@ -19,7 +19,7 @@ import { tokenFor } from "../../test/e2e/clients.ts";
 import { DeliveryTracker } from "../lib/delivery.ts";
 import { sleepUntil } from "../lib/http.ts";
 import type { BenchContext, Scenario, SeriesRun } from "../lib/scenario.ts";
-import { targetsFor, type Target } from "../lib/targets.ts";
+import { systemsIn, targetsFor, type Target } from "../lib/targets.ts";
 
 export interface SseParams {
   clients: number;
@@ -43,11 +43,11 @@ export function sseDelivery(): Scenario<SseParams> {
     params: (mode) => (mode === "quick" ? { clients: 20, events: 5, eventTimeoutMs: 10_000 } : { clients: 200, events: 20, eventTimeoutMs: 10_000 }),
 
     async warmup(ctx, params) {
-      for (const system of systemsIn(ctx)) await sseRun(ctx, system, { ...params, events: 2 }, `bench-sse-warm-${system}`);
+      for (const system of systemsIn(ctx, SYSTEMS)) await sseRun(ctx, system, { ...params, events: 2 }, `bench-sse-warm-${system}`);
     },
 
     async run(ctx, params, runIndex) {
-      const systems = systemsIn(ctx);
+      const systems = systemsIn(ctx, SYSTEMS);
       const order = systems.map((_, k) => systems[(k + runIndex) % systems.length]!);
       const result: Record<string, SeriesRun> = {};
       for (const system of order) {
@@ -60,7 +60,7 @@ export function sseDelivery(): Scenario<SseParams> {
 }
 
 /** ours, the floor (full runs only) and the raw Node server. */
-const systemsIn = (ctx: BenchContext): SseSystem[] => (ctx.floor ? ["ours", "floor", "ws"] : ["ours", "ws"]);
+const SYSTEMS: readonly SseSystem[] = ["ours", "floor", "ws"];
 
 async function sseRun(ctx: BenchContext, system: SseSystem, params: SseParams, room: string): Promise<SeriesRun> {
   const token = await tokenFor("bench-sse", { rooms: ["bench-*"] });

@@ -19,6 +19,7 @@ import { fail } from "./room-api";
 import type { D1Store } from "./d1-store";
 import type { RoomLog } from "./room-log";
 import type { RoomMembers } from "./room-members";
+import { d1BackoffMs, MAX_D1_BACKOFF_MS } from "./room-alarm";
 
 /** Events (and member changes) per D1 round trip. */
 const BATCH_EVENTS = 500;
@@ -28,7 +29,6 @@ const BATCHES_PER_RUN = 10;
 const LOAD_BATCH_EVENTS = BATCH_EVENTS;
 /** …for at most this many flush delays (1 s with the default 100 ms). */
 const LOAD_DELAY_FACTOR = 10;
-const MAX_BACKOFF_MS = 60_000;
 
 export interface OutboxStatus {
   pending: number;
@@ -124,7 +124,7 @@ export class D1Outbox {
   refuseWhenFull(now: number): ReturnType<typeof fail> | undefined {
     if (!this.#noteFull()) return undefined;
     const pending = this.log.unflushedCount;
-    const retryAfter = Math.min(MAX_BACKOFF_MS / 1000, Math.max(1, Math.ceil((this.#nextAttemptAt - now) / 1000)));
+    const retryAfter = Math.min(MAX_D1_BACKOFF_MS / 1000, Math.max(1, Math.ceil((this.#nextAttemptAt - now) / 1000)));
     return fail("unavailable", `the room cannot store more events until its database catches up (${pending} waiting); retry in ${retryAfter} s`, retryAfter);
   }
 
@@ -167,7 +167,7 @@ export class D1Outbox {
   #retryLater(room: string, error: unknown): void {
     this.#failures++;
     this.#lastError = error instanceof Error ? error.message : String(error);
-    const delay = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(this.#failures, 16));
+    const delay = d1BackoffMs(this.#failures);
     console.error(
       `room ${room}: D1 flush failed (${this.#failures} in a row, ${this.log.unflushedCount} events waiting), retrying in ${delay} ms: ${this.#lastError}`,
     );

@@ -3,6 +3,7 @@
  * history the object no longer keeps. D1 is the system of record; writes are
  * idempotent (keyed by room and seq) so a retried flush never duplicates.
  */
+import { jsonRowsInsert } from "../../server/json-rows-insert";
 import { EncodedEvent } from "./encoded-event";
 import type { MemberChange } from "./room-members";
 
@@ -14,14 +15,14 @@ const MAX_STATEMENT_BYTES = 512 * 1024;
  * `[envelope, senderRole]` pairs bound to one parameter and unpacked by
  * SQLite's json_each, so a batch costs one statement per chunk, not per event.
  */
-const INSERT_MESSAGES = `
-INSERT INTO messages (room, seq, id, event, from_id, from_name, from_role, data, ts, client_id, envelope)
-SELECT json_extract(value, '$[0].room'), json_extract(value, '$[0].seq'), json_extract(value, '$[0].id'),
-       json_extract(value, '$[0].event'), json_extract(value, '$[0].from.id'), json_extract(value, '$[0].from.name'),
-       json_extract(value, '$[1]'), json_extract(value, '$[0].data'), json_extract(value, '$[0].ts'),
-       json_extract(value, '$[0].clientId'), json_extract(value, '$[0]')
-FROM json_each(?1) WHERE true
-ON CONFLICT (room, seq) DO NOTHING`;
+const INSERT_MESSAGES = jsonRowsInsert(
+  "messages",
+  {
+    room: "$[0].room", seq: "$[0].seq", id: "$[0].id", event: "$[0].event", from_id: "$[0].from.id", from_name: "$[0].from.name",
+    from_role: "$[1]", data: "$[0].data", ts: "$[0].ts", client_id: "$[0].clientId", envelope: "$[0]",
+  },
+  "ON CONFLICT (room, seq) DO NOTHING",
+);
 
 const UPSERT_ROOM = `
 INSERT INTO rooms (room, last_seq, updated_at) VALUES (?1, ?2, ?3)

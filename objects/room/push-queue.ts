@@ -35,6 +35,7 @@ import { encodeNotification, notificationFor, urgencyFor } from "../../server/pu
 import { sendPush, type PushOutcome } from "../../server/push/sender";
 import type { PushLogEntry, PushStore, UserPushTarget } from "../../server/push/store";
 import { AttemptLogOutbox } from "./attempt-log-outbox";
+import { armAlarmBy, d1BackoffMs } from "./room-alarm";
 import type { RoomMembers } from "./room-members";
 
 const SCHEMA = `
@@ -71,7 +72,6 @@ const ROUNDS_PER_RUN = 4;
 /** A Retry-After longer than this is not honoured (the TTL would make the push pointless anyway). */
 const MAX_RETRY_AFTER_MS = 3600_000;
 /** Backoff for D1 failures while expanding or logging. */
-const MAX_D1_BACKOFF_MS = 60_000;
 
 type EventRow = { seq: number; sender_id: string | null; payload: string; urgency: string; cursor: string };
 type JobRow = { id: number; seq: number; user_id: string; endpoint: string; p256dh: string; auth: string; payload: string; urgency: string; attempts: number };
@@ -139,7 +139,7 @@ export class PushQueue {
   /** On wake: work left over with no alarm to do it gets one. */
   async load(): Promise<void> {
     const { events, jobs, logs } = this.status();
-    if (events + jobs + logs > 0) await this.#wakeBy(Date.now());
+    if (events + jobs + logs > 0) await armAlarmBy(this.storage, Date.now());
   }
 
   /** The alarm's share: expand, deliver what is due, log, re-arm. Never throws. */
@@ -171,7 +171,7 @@ export class PushQueue {
     } catch (error) {
       this.#failures++;
       this.#lastError = error instanceof Error ? error.message : String(error);
-      const delay = Math.min(MAX_D1_BACKOFF_MS, 250 * 2 ** Math.min(this.#failures, 16));
+      const delay = d1BackoffMs(this.#failures);
       this.#d1NotBefore = Date.now() + delay;
       console.error(`push queue: D1 failed (${this.#failures} in a row), retrying in ${delay} ms: ${this.#lastError}`);
     }
@@ -283,11 +283,7 @@ export class PushQueue {
     const { events, logs } = this.status();
     const d1Work = events + logs > 0 ? Math.max(now, this.#d1NotBefore) : Infinity;
     const next = Math.min(nextJob ?? Infinity, d1Work);
-    if (next !== Infinity) await this.#wakeBy(next);
+    if (next !== Infinity) await armAlarmBy(this.storage, next);
   }
 
-  async #wakeBy(time: number): Promise<void> {
-    const current = await this.storage.getAlarm();
-    if (current === null || current > time) await this.storage.setAlarm(time);
-  }
 }

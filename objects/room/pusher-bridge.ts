@@ -81,7 +81,7 @@ export class PusherBridge {
   readonly #memberDeliveries = new WeakMap<EncodedSignal, PusherDelivery | null>();
   readonly #counts = new SubscriptionCountNotifier(
     () => this.subscriptionCount,
-    (count) => this.#toEveryShard(subscriptionCountFrame(this.#channel(), count)),
+    (count) => this.relay(subscriptionCountFrame(this.#channel(), count)),
   );
 
   constructor(
@@ -201,10 +201,6 @@ export class PusherBridge {
     const channel = this.#channel();
     if (this.#kind() === "presence" || userIdOfChannel(channel) !== undefined || !this.hooks.countsSubscriptions(channel)) return;
     this.#counts.changed();
-  }
-
-  #toEveryShard(frame: string): void {
-    for (const shard of this.#shards.values()) shard.subscriber.push({ frame });
   }
 
   #channel(): string {

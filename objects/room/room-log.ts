@@ -125,23 +125,21 @@ export class RoomLog {
       return new EncodedEvent(seq, JSON.stringify(envelope), envelope, input.senderRole ?? null, input.exceptSocketId);
     });
     const sql = this.storage.sql;
-    if (inputs.length === 1 && !inputs[0]!.idempotencyKey) {
-      // One statement is atomic by itself: no savepoint around it (the commonest case, a lone event).
-      sql.exec("INSERT INTO events (seq, json, sender_role, accepted_at) VALUES (?, ?, ?, ?)", events[0]!.seq, events[0]!.json, inputs[0]!.senderRole ?? null, now);
-      this.#lastSeq += 1;
-      return events;
-    }
-    this.storage.transactionSync(() => {
+    const write = () => {
       if (inputs.length === 1) {
         const [input, { seq, json }] = [inputs[0]!, events[0]!];
         sql.exec("INSERT INTO events (seq, json, sender_role, accepted_at) VALUES (?, ?, ?, ?)", seq, json, input.senderRole ?? null, now);
-        sql.exec("INSERT OR REPLACE INTO idempotency (key, seq, json, created_at) VALUES (?, ?, ?, ?)", input.idempotencyKey, seq, json, now);
+        if (input.idempotencyKey) sql.exec("INSERT OR REPLACE INTO idempotency (key, seq, json, created_at) VALUES (?, ?, ?, ?)", input.idempotencyKey, seq, json, now);
         return;
       }
       sql.exec(INSERT_EVENTS, JSON.stringify(events.map((event, i) => [event.seq, event.json, inputs[i]!.senderRole ?? null])), now);
       const keyed = inputs.flatMap((input, i) => (input.idempotencyKey ? [[input.idempotencyKey, events[i]!.seq, events[i]!.json]] : []));
       if (keyed.length > 0) sql.exec(INSERT_IDEMPOTENCY, JSON.stringify(keyed), now);
-    });
+    };
+    // One statement is atomic by itself: only a write of two or more runs inside a savepoint (a lone event without
+    // an idempotency key, the commonest case, does not pay for one).
+    if (inputs.length === 1 && !inputs[0]!.idempotencyKey) write();
+    else this.storage.transactionSync(write);
     this.#lastSeq += inputs.length;
     return events;
   }

@@ -36,6 +36,7 @@ import { userIdOfChannel } from "../../protocol/pusher";
 import type { Env } from "../../server/env";
 import { pushConfigFrom } from "../../server/push/config";
 import { redactUrl, webhookConfigFrom, type WebhookConfig } from "../../server/webhooks/config";
+import { armAlarmBy, d1BackoffMs } from "./room-alarm";
 import { clientEventFromFrame, messageEvent, webhookBody, webhookSignature, type WebhookEventInput } from "../../server/webhooks/format";
 import { postWebhook, type WebhookOutcome } from "../../server/webhooks/sender";
 import { WebhookLogStore, type WebhookLogEntry } from "../../server/webhooks/store";
@@ -58,7 +59,6 @@ CREATE TABLE IF NOT EXISTS webhook_targets (
 `;
 
 /** Backoff for D1 failures while logging. */
-const MAX_D1_BACKOFF_MS = 60_000;
 
 type TargetRow = { url: string; delivered: number; attempts: number; next_at: number; failing_since: number | null; dropped: number; last_error: string | null };
 
@@ -188,7 +188,7 @@ export class WebhookQueue {
   /** On wake: pending work with no alarm to do it gets one. */
   async load(): Promise<void> {
     this.#reportProblem();
-    if ((this.#pending > 0 && !this.#config.problem) || this.#logs.pending > 0) await this.#wakeBy(Date.now());
+    if ((this.#pending > 0 && !this.#config.problem) || this.#logs.pending > 0) await armAlarmBy(this.storage, Date.now());
   }
 
   /** The alarm's share: start the calls that are due (not awaited), write the log, re-arm. Never throws. */
@@ -229,7 +229,7 @@ export class WebhookQueue {
         // Counted before it is made; should this instance die mid-call, the alarm comes back for it.
         const fallback = Date.now() + this.#config.requestTimeoutMs + this.#retryDelay(attempt);
         this.storage.sql.exec("UPDATE webhook_targets SET attempts = ?, next_at = ? WHERE url = ?", attempt, fallback, url);
-        await this.#wakeBy(fallback);
+        await armAlarmBy(this.storage, fallback);
         const outcome = await this.#call(url, rows.map((row) => row.json));
         const settled = this.#settle(room, url, rows, attempt, outcome);
         if (!settled) return;
@@ -335,7 +335,7 @@ export class WebhookQueue {
       this.#d1Failures = 0;
     } catch (error) {
       this.#d1Failures++;
-      const delay = Math.min(MAX_D1_BACKOFF_MS, 250 * 2 ** Math.min(this.#d1Failures, 16));
+      const delay = d1BackoffMs(this.#d1Failures);
       this.#d1NotBefore = Date.now() + delay;
       console.error(`room ${room}: webhook_logs write failed (${this.#d1Failures} in a row), retrying in ${delay} ms:`, error);
     }
@@ -350,20 +350,16 @@ export class WebhookQueue {
         next = Math.min(next, Math.max(target.next_at, Date.now()));
       }
     }
-    if (next !== Infinity) await this.#wakeBy(next);
+    if (next !== Infinity) await armAlarmBy(this.storage, next);
   }
 
   /** Without waiting (the send path): asks for the alarm by `time` unless this instance already did. */
   #armBy(time: number): void {
     if (this.#armedFor !== undefined && this.#armedFor <= time) return;
     this.#armedFor = time;
-    void this.#wakeBy(time).catch((error) => console.error("webhook queue could not arm the alarm:", error));
+    void armAlarmBy(this.storage, time).catch((error) => console.error("webhook queue could not arm the alarm:", error));
   }
 
-  async #wakeBy(time: number): Promise<void> {
-    const current = await this.storage.getAlarm();
-    if (current === null || current > time) await this.storage.setAlarm(time);
-  }
 
   /** Targets follow WEBHOOK_URLS: new URLs start with what is pending, removed ones are forgotten. */
   #syncTargets(): void {

@@ -3,6 +3,7 @@
  * of every delivery attempt (push_logs). Used by the push routes and by the
  * rooms' push queues.
  */
+import { jsonRowsInsert } from "../json-rows-insert";
 import { PUSH_LIMITS, type PushDevice } from "../../protocol/push";
 import type { PushTarget } from "./sender";
 
@@ -64,14 +65,11 @@ const PRUNE = `
 DELETE FROM push_subscriptions WHERE user_id = ?1 AND id NOT IN (
   SELECT id FROM push_subscriptions WHERE user_id = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2)`;
 
-const INSERT_LOGS = `
-INSERT INTO push_logs (id, user_id, room, seq, endpoint, status, http_status, error, attempt, created_at)
-SELECT json_extract(value, '$.id'), json_extract(value, '$.userId'), json_extract(value, '$.room'),
-       json_extract(value, '$.seq'), json_extract(value, '$.endpoint'), json_extract(value, '$.status'),
-       json_extract(value, '$.httpStatus'), json_extract(value, '$.error'), json_extract(value, '$.attempt'),
-       json_extract(value, '$.at')
-FROM json_each(?1) WHERE true
-ON CONFLICT (id) DO NOTHING`;
+const INSERT_LOGS = jsonRowsInsert(
+  "push_logs",
+  { id: "$.id", user_id: "$.userId", room: "$.room", seq: "$.seq", endpoint: "$.endpoint", status: "$.status", http_status: "$.httpStatus", error: "$.error", attempt: "$.attempt", created_at: "$.at" },
+  "ON CONFLICT (id) DO NOTHING",
+);
 
 const DELETE_GONE = `
 DELETE FROM push_subscriptions WHERE (endpoint, auth) IN (

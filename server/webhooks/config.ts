@@ -8,7 +8,7 @@
  * becomes `problem`, which the room logs once and shows in its status while
  * it keeps queueing (up to the cap) for when the configuration is fixed.
  */
-import { intVar } from "../config";
+import { commaList, intVar } from "../config";
 import type { Env } from "../env";
 import { pushConfigFrom } from "../push/config";
 import { refuseEndpoint } from "../push/endpoint-policy";
@@ -85,5 +85,5 @@ export function redactUrl(url: string): string {
 }
 
 function list(value: string | undefined): string[] {
-  return [...new Set((value ?? "").split(",").map((item) => item.trim()).filter((item) => item !== ""))];
+  return [...new Set(commaList(value))];
 }

@@ -4,6 +4,7 @@
  * LOG_RETENTION_MS are deleted a few hundred at a time as new ones arrive,
  * so the table holds about a week of calls without a scheduled job.
  */
+import { jsonRowsInsert } from "../json-rows-insert";
 
 export interface WebhookLogEntry {
   /** A uuid chosen when the attempt ended: writing the same entry twice stores it once. */
@@ -24,14 +25,11 @@ export const LOG_RETENTION_MS = 7 * 24 * 3600_000;
 /** Old rows deleted per write (a write carries at most a few hundred new ones). */
 const PRUNE_ROWS = 500;
 
-const INSERT_LOGS = `
-INSERT INTO webhook_logs (id, room, url, first_event, events, status, http_status, error, attempt, created_at)
-SELECT json_extract(value, '$.id'), json_extract(value, '$.room'), json_extract(value, '$.url'),
-       json_extract(value, '$.firstEvent'), json_extract(value, '$.events'), json_extract(value, '$.status'),
-       json_extract(value, '$.httpStatus'), json_extract(value, '$.error'), json_extract(value, '$.attempt'),
-       json_extract(value, '$.at')
-FROM json_each(?1) WHERE true
-ON CONFLICT (id) DO NOTHING`;
+const INSERT_LOGS = jsonRowsInsert(
+  "webhook_logs",
+  { id: "$.id", room: "$.room", url: "$.url", first_event: "$.firstEvent", events: "$.events", status: "$.status", http_status: "$.httpStatus", error: "$.error", attempt: "$.attempt", created_at: "$.at" },
+  "ON CONFLICT (id) DO NOTHING",
+);
 
 const PRUNE = `DELETE FROM webhook_logs WHERE id IN (SELECT id FROM webhook_logs WHERE created_at < ?1 LIMIT ?2)`;
 

@@ -18,7 +18,7 @@ import { build } from "esbuild";
 import { SignJWT } from "jose";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { describeInChromium, launchChromium, skipBrowserTests } from "./chromium";
+import { describeInChromium, launchChromium } from "./chromium";
 import { postJson, tokenFor, WsClient } from "./clients";
 import { HostServer, type HostResponse } from "./host-server";
 import { DEFAULT_SECRETS, DevServer, freePort } from "./server";
@@ -118,7 +118,6 @@ function widgetPage(room: string, tokenUrl: string, css: string, viaProperty = f
 }
 
 beforeAll(async () => {
-  if (skipBrowserTests) return; // the global setup has said which package to install
   // First, so a missing browser (CI) fails before any server is started.
   browser = await launchChromium();
   const clientBuild = spawnSync(join(ROOT, "node_modules/.bin/node"), [join(ROOT, "client/build.mjs")], { cwd: ROOT, encoding: "utf8" });

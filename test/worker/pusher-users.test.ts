@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { call, tokenFor } from "./helpers";
 import { pusherApi, trigger } from "./pusher-api-signer";
 import { evictHubs, hubStub, HUB_SHARDS, PusherTestSocket, pusherSignUser, settleHubs } from "./pusher-support";
-import { expectError, roomStub } from "./support";
+import { eventually, expectError, roomStub } from "./support";
 
 afterAll(settleHubs);
 
@@ -162,10 +162,7 @@ describe("sendToUser", () => {
     sockets[0]!.close();
     await sockets[0]!.closed();
     const indexed = () => runInDurableObject(roomStub(userChannel(user)), (instance) => (instance as any).pusher.subscriptionCount as number);
-    for (let i = 0; (await indexed()) !== 2; i++) {
-      if (i > 200) throw new Error("the closed socket never left the user's index");
-      await scheduler.wait(10);
-    }
+    await eventually(async () => (await indexed()) === 2, "the closed socket to leave the user's index");
     for (const socket of sockets.slice(1)) socket.close();
   });
 });

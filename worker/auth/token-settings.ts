@@ -16,7 +16,7 @@
  * Parsing the keys (PEM import included) happens once per distinct
  * configuration per isolate, not per request.
  */
-import { intVar } from "../../server/config";
+import { commaList, intVar } from "../../server/config";
 import type { Env } from "../../server/env";
 import { refuseEndpoint } from "../../server/push/endpoint-policy";
 import { misconfigured } from "./misconfigured";
@@ -39,11 +39,11 @@ export interface TokenSettings {
 
 /** The secrets of JWT_SECRET, in order; the first is the one that signs. */
 export function jwtSecrets(env: Env): string[] {
-  return (env.JWT_SECRET ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  return commaList(env.JWT_SECRET);
 }
 
 const list = (value: string | undefined): string[] | undefined => {
-  const items = (value ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  const items = commaList(value);
   return items.length ? items : undefined;
 };
 

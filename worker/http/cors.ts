@@ -5,6 +5,7 @@
  * are refused.
  */
 import { cors } from "itty-router";
+import { commaList } from "../../server/config";
 import type { Env } from "../../server/env";
 import { ApiError } from "./errors";
 
@@ -14,7 +15,7 @@ const byConfig = new Map<string, Cors>();
 function allowlist(env: Env): "*" | string[] {
   const raw = (env.CORS_ORIGINS ?? "").trim();
   if (raw === "*") return "*";
-  return raw.split(",").map((o) => o.trim()).filter(Boolean);
+  return commaList(raw);
 }
 
 export function corsFor(env: Env): Cors {

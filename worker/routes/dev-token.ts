@@ -12,7 +12,7 @@
  */
 import { SignJWT } from "jose";
 import * as v from "valibot";
-import { MissingSecretError } from "../../server/config";
+import { commaList, MissingSecretError } from "../../server/config";
 import { jwtSecrets } from "../auth/token-settings";
 import { readJsonBody } from "../http/body";
 import { ApiError, json } from "../http/errors";
@@ -40,8 +40,8 @@ export const mintDevToken: RouteHandler = async (request, env) => {
     .setSubject(user)
     .setIssuedAt(now)
     .setExpirationTime(expiresAt);
-  const [issuer] = env.JWT_ISSUER?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
-  const [audience] = env.JWT_AUDIENCE?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
+  const [issuer] = commaList(env.JWT_ISSUER);
+  const [audience] = commaList(env.JWT_AUDIENCE);
   if (issuer) jwt.setIssuer(issuer);
   if (audience) jwt.setAudience(audience);
   const token = await jwt.sign(new TextEncoder().encode(secret));

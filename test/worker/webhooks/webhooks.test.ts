@@ -15,7 +15,7 @@ import { WebhookQueue } from "../../../objects/room/webhook-queue";
 import type { Env } from "../../../server/env";
 import { webhookConfigFrom } from "../../../server/webhooks/config";
 import { call, notify, openSse, tokenFor, TestSocket } from "../helpers";
-import { get, roomStub, uniqueRoom } from "../support";
+import { eventually, get, roomStub, uniqueRoom } from "../support";
 
 const RECEIVER = new URL(env.WEBHOOK_URLS!.split(",")[0]!).origin;
 
@@ -35,13 +35,13 @@ const accepted = (r: Received) => r.calls.filter((c) => c.status === 200).flatMa
 
 /** Polls the receiver (out of this process) until `done`; bounded. */
 async function until(room: string, done: (r: Received) => boolean, what: string, path?: string): Promise<Received> {
-  for (let i = 0; i < 1000; i++) {
-    const r = await received(room, path);
+  let r!: Received;
+  await eventually(async () => {
+    r = await received(room, path);
     expect(r.invalid).toBe(0);
-    if (done(r)) return r;
-    await scheduler.wait(20);
-  }
-  throw new Error(`timed out waiting for ${what}: ${JSON.stringify(await received(room))}`);
+    return done(r);
+  }, what);
+  return r;
 }
 
 async function script(room: string, plan: { path?: string; statuses?: number[]; status?: number; delayMs?: number }): Promise<void> {
@@ -57,15 +57,15 @@ const names = (events: any[]) => events.map((e) => e.name);
 
 /** The first receiver's attempts in D1's webhook_logs, once `done` holds (the room's alarm writes them). */
 async function logRows(room: string, done: (rows: any[]) => boolean): Promise<any[]> {
-  for (let i = 0; i < 200; i++) {
+  let rows: any[] = [];
+  await eventually(async () => {
     await runDurableObjectAlarm(roomStub(room));
-    const { results } = await env.DB.prepare(
+    rows = (await env.DB.prepare(
       "SELECT status, http_status, attempt, first_event FROM webhook_logs WHERE room = ? AND url LIKE '%/hooks' ORDER BY created_at, attempt",
-    ).bind(room).all();
-    if (done(results)) return results;
-    await scheduler.wait(10);
-  }
-  throw new Error(`${room}: webhook_logs never got the rows expected`);
+    ).bind(room).all()).results;
+    return done(rows);
+  }, `${room}: webhook_logs to get the rows expected`);
+  return rows;
 }
 
 describe("webhooks", () => {
@@ -137,11 +137,7 @@ describe("webhooks", () => {
     socket.close();
     // As soon as the room has seen the close (gus is then within the 200 ms grace), evict it: the presence
     // timer dies with the instance, and the alarm armed at vacating brings a fresh one to remove gus.
-    for (let i = 0; i < 500; i++) {
-      const gone = await runInDurableObject(roomStub(room), (instance: ChatRoom) => (instance as any).hub.size === 0);
-      if (gone) break;
-      await scheduler.wait(5);
-    }
+    await eventually(() => runInDurableObject(roomStub(room), (instance: ChatRoom) => (instance as any).hub.size === 0), "the room to see the close");
     await evictDurableObject(roomStub(room));
     await until(room, (r) => names(accepted(r)).includes("member_removed"), "member_removed after eviction");
     expect((await notify(room, { event: "later", data: {} })).status).toBe(202);
@@ -210,11 +206,7 @@ describe("webhooks", () => {
     });
     await runDurableObjectAlarm(roomStub(room));
     let status: any;
-    for (let i = 0; i < 500; i++) {
-      status = await webhookStatus(room);
-      if (status.targets[0].dropped > 0) break;
-      await scheduler.wait(10);
-    }
+    await eventually(async () => (status = await webhookStatus(room)).targets[0].dropped > 0, "the target's events to be dropped");
     expect(status.targets[0]).toMatchObject({ pending: 0, attempts: 0, dropped: 3 });
     expect(status.targets[0].lastError).toMatch(/gave up after \d+ attempts/);
     const logs = await logRows(room, (rows) => rows.some((row) => row.status === "dropped"));
